@@ -1,0 +1,22 @@
+#pragma once
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+// Propagate a non-OK absl::Status to the caller.
+#define MIGLET_STATUS_CONCAT_INNER(a, b) a##b
+#define MIGLET_STATUS_CONCAT(a, b) MIGLET_STATUS_CONCAT_INNER(a, b)
+
+#define RETURN_IF_ERROR(expr)                  \
+  do {                                         \
+    ::absl::Status _miglet_status = (expr);    \
+    if (!_miglet_status.ok()) return _miglet_status; \
+  } while (0)
+
+#define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                          \
+  if (!tmp.ok()) return tmp.status();         \
+  lhs = std::move(*tmp)
+
+#define ASSIGN_OR_RETURN(lhs, expr) \
+  ASSIGN_OR_RETURN_IMPL(MIGLET_STATUS_CONCAT(_miglet_statusor_, __LINE__), lhs, expr)

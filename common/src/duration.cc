@@ -1,0 +1,32 @@
+#include "miglet/common/duration.h"
+
+#include <cmath>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/time/time.h"
+
+namespace miglet {
+
+absl::StatusOr<Duration> ParseDuration(std::string_view s) {
+  std::string t(s);
+  absl::StripAsciiWhitespace(&t);
+  if (t.empty()) return absl::InvalidArgumentError("empty duration");
+  double secs;
+  if (absl::SimpleAtod(t, &secs)) {
+    if (!std::isfinite(secs)) return absl::InvalidArgumentError("invalid duration \"" + t + "\"");
+    if (secs < 0) return absl::InvalidArgumentError("negative duration \"" + t + "\"");
+    return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(secs));
+  }
+  absl::Duration d;
+  if (!absl::ParseDuration(t, &d) || d == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError("invalid duration \"" + t +
+                                      "\" (use a number of seconds or e.g. 500ms, 15s, 1m30s)");
+  }
+  if (d < absl::ZeroDuration()) return absl::InvalidArgumentError("negative duration \"" + t + "\"");
+  return absl::ToChronoNanoseconds(d);
+}
+
+std::string FormatDuration(Duration d) { return absl::FormatDuration(absl::FromChrono(d)); }
+
+}  // namespace miglet

@@ -1,0 +1,176 @@
+// cpprestsdk behind miglet's HttpServer/HttpClient interfaces. Every cpprest exception is
+// caught here and becomes a Status or a 500 reply.
+#include <cpprest/http_client.h>
+#include <cpprest/http_listener.h>
+
+#include <mutex>
+
+#include "miglet/common/http.h"
+#include "miglet/common/net.h"
+#include "spdlog/spdlog.h"
+
+namespace miglet {
+
+namespace http = web::http;
+using web::http::experimental::listener::http_listener;
+
+HttpResponse JsonError(int status, std::string_view code, std::string_view message) {
+  web::json::value err = web::json::value::object();
+  err["code"] = web::json::value::string(std::string(code));
+  err["message"] = web::json::value::string(std::string(message));
+  web::json::value body = web::json::value::object();
+  body["error"] = err;
+  return HttpResponse{status, body.serialize(), "application/json"};
+}
+
+namespace {
+
+// Port discovery diffs the process's listening sockets, so listeners open one at a time.
+std::mutex& ListenMutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+class CpprestHttpServer final : public HttpServer {
+ public:
+  CpprestHttpServer(std::string host, int port, HttpHandler handler)
+      : host_(std::move(host)), port_(port), handler_(std::move(handler)) {}
+  ~CpprestHttpServer() override { Stop(); }
+
+  absl::StatusOr<int> Start() override {
+    std::lock_guard l(ListenMutex());
+    const auto before = ListeningTcpPorts();
+    try {
+      const std::string uri = "http://" + host_ + ":" + std::to_string(port_);
+      listener_ = std::make_unique<http_listener>(uri);
+      listener_->support([this](http::http_request req) { Dispatch(std::move(req)); });
+      listener_->open().wait();
+    } catch (const std::exception& e) {
+      listener_.reset();
+      return absl::UnavailableError("HTTP server cannot listen on " + host_ + ":" +
+                                    std::to_string(port_) + ": " + e.what());
+    }
+    if (port_ != 0) return port_;
+    std::vector<int> opened;
+    for (int p : ListeningTcpPorts()) {
+      if (!before.count(p)) opened.push_back(p);
+    }
+    if (opened.size() != 1) {
+      return absl::InternalError("cannot tell which port the HTTP server was given");
+    }
+    port_ = opened[0];
+    return port_;
+  }
+
+  void Stop() override {
+    if (!listener_) return;
+    try {
+      listener_->close().wait();
+    } catch (const std::exception& e) {
+      spdlog::warn("closing HTTP listener: {}", e.what());
+    }
+    listener_.reset();
+  }
+
+ private:
+  void Dispatch(http::http_request req) {
+    HttpRequest r;
+    try {
+      r.method = req.method();
+      r.path = web::uri::decode(req.relative_uri().path());
+      for (auto& [k, v] : web::uri::split_query(req.relative_uri().query())) {
+        r.query[web::uri::decode(k)] = web::uri::decode(v);
+      }
+    } catch (const std::exception& e) {
+      SafeReply(req, JsonError(400, "bad_request", e.what()));
+      return;
+    }
+    req.extract_utf8string(true).then([this, req, r = std::move(r)](
+                                          pplx::task<std::string> body) mutable {
+      try {
+        r.body = body.get();
+      } catch (const std::exception& e) {
+        SafeReply(req, JsonError(400, "bad_request", std::string("reading body: ") + e.what()));
+        return;
+      }
+      auto once = std::make_shared<std::once_flag>();
+      try {
+        handler_(r, [req, once](HttpResponse resp) mutable {
+          std::call_once(*once, [&] { SafeReply(req, resp); });
+        });
+      } catch (const std::exception& e) {
+        std::call_once(*once, [&] { SafeReply(req, JsonError(500, "internal", e.what())); });
+      }
+    });
+  }
+
+  static void SafeReply(http::http_request req, const HttpResponse& resp) {
+    try {
+      req.reply(static_cast<http::status_code>(resp.status), resp.body, resp.content_type)
+          .then([](pplx::task<void> t) {
+            try {
+              t.get();
+            } catch (const std::exception& e) {
+              spdlog::debug("HTTP reply not delivered: {}", e.what());
+            }
+          });
+    } catch (const std::exception& e) {
+      spdlog::debug("HTTP reply failed: {}", e.what());
+    }
+  }
+
+  std::string host_;
+  int port_;
+  HttpHandler handler_;
+  std::unique_ptr<http_listener> listener_;
+};
+
+class CpprestHttpClient final : public HttpClient {
+ public:
+  CpprestHttpClient(std::unique_ptr<http::client::http_client> c) : client_(std::move(c)) {}
+
+  absl::StatusOr<HttpResponse> Do(std::string_view method, std::string_view path_and_query,
+                                  std::string_view body) override {
+    try {
+      http::http_request req{std::string(method)};
+      req.set_request_uri(std::string(path_and_query));
+      if (!body.empty()) req.set_body(std::string(body), "application/json");
+      auto resp = client_->request(req).get();
+      HttpResponse out;
+      out.status = resp.status_code();
+      out.content_type = resp.headers().content_type();
+      out.body = resp.extract_utf8string(true).get();
+      return out;
+    } catch (const http::http_exception& e) {
+      if (e.error_code() == std::errc::timed_out) {
+        return absl::DeadlineExceededError(std::string("HTTP request timed out: ") + e.what());
+      }
+      return absl::UnavailableError(std::string("HTTP request failed: ") + e.what());
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(std::string("HTTP request failed: ") + e.what());
+    }
+  }
+
+ private:
+  std::unique_ptr<http::client::http_client> client_;
+};
+
+}  // namespace
+
+std::unique_ptr<HttpServer> MakeHttpServer(std::string host, int port, HttpHandler handler) {
+  return std::make_unique<CpprestHttpServer>(std::move(host), port, std::move(handler));
+}
+
+absl::StatusOr<std::unique_ptr<HttpClient>> MakeHttpClient(std::string base_url,
+                                                           Duration timeout) {
+  try {
+    http::client::http_client_config cfg;
+    cfg.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
+    auto c = std::make_unique<http::client::http_client>(base_url, cfg);
+    return std::unique_ptr<HttpClient>(std::make_unique<CpprestHttpClient>(std::move(c)));
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError("bad HTTP endpoint \"" + base_url + "\": " + e.what());
+  }
+}
+
+}  // namespace miglet
