@@ -1,0 +1,81 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "miglet/commands/commands.pb.h"
+#include "miglet/common/clock.h"
+
+namespace miglet {
+
+// What the controller knows about one agent, kept in memory (heartbeats never become API
+// writes by themselves; the change hook decides what is worth writing).
+struct AgentInfo {
+  std::string vm_id;
+  std::string pool_id;
+  std::string org_id;
+  std::string version;
+  bool connected = false;
+  std::string transport;  // "grpc" or "http" while connected
+  bool lost = false;      // connected, but silent for longer than the heartbeat timeout
+  WallTime connected_at{};
+  WallTime last_heartbeat{};  // wall time of the last heartbeat received, zero if none
+  std::string miglet_state;
+  commands::RunnerState runner;
+  commands::JobInfo current_job;
+  commands::VMHealth health;
+  size_t pending_commands = 0;
+  uint64_t heartbeats = 0;
+};
+
+// How a command ended. `status` is OK when the agent acked it (whatever `success` says),
+// DEADLINE_EXCEEDED when no ack came within the ack timeout, ABORTED when the hub stopped.
+struct CommandResult {
+  std::string vm_id;
+  std::string command_id;
+  std::string type;
+  absl::Status status;
+  bool success = false;
+  std::string message;
+  std::map<std::string, std::string> result;
+  Duration latency{};  // first delivery -> ack
+};
+
+using CommandCallback = std::function<void(const CommandResult&)>;
+
+struct HubOptions {
+  // An agent silent for this long is marked lost (an HTTP poller: disconnected).
+  Duration heartbeat_timeout = std::chrono::seconds(45);
+  // A command not acked this long after it was queued fails with DEADLINE_EXCEEDED.
+  Duration ack_timeout = std::chrono::minutes(5);
+  size_t max_pending_per_agent = 4096;
+  std::string server_version = "0.1.0";
+};
+
+// The controller's side of the command channel: one stream (or HTTP poller) per agent.
+class AgentHub {
+ public:
+  virtual ~AgentHub() = default;
+
+  // Queues `cmd` for the agent and delivers it now if the agent is connected, otherwise when
+  // it connects. An empty id gets a unique one; an id already pending for that agent is not
+  // queued twice (so re-deriving commands after a restart is idempotent). `done` runs once,
+  // on the ack or the timeout, on a hub thread: it must not block.
+  virtual absl::StatusOr<std::string> SendCommand(const std::string& vm_id, commands::Command cmd,
+                                                  CommandCallback done = {}) = 0;
+
+  virtual std::optional<AgentInfo> GetAgent(const std::string& vm_id) const = 0;
+  virtual std::vector<AgentInfo> ListAgents() const = 0;
+
+  // Runs on meaningful change only: connect, disconnect, lost/found, miglet_state, runner
+  // state, current job. Not on every heartbeat. Runs on a hub thread: must not block.
+  virtual void SetChangeHook(std::function<void(const AgentInfo&)> hook) = 0;
+  // Every event an agent sends. Same threading rule.
+  virtual void SetEventHook(std::function<void(const commands::EventNotification&)> hook) = 0;
+};
+
+}  // namespace miglet

@@ -1,0 +1,61 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "miglet/common/clock.h"
+#include "miglet/operator/agent_hub.h"
+
+namespace prometheus {
+class Registry;
+}
+
+namespace miglet {
+
+struct AgentHubServerOptions {
+  std::string bind_address = "0.0.0.0";
+  int grpc_port = 50051;  // 0 picks a free port
+  int http_port = 8080;   // 0 picks a free port, -1 turns the HTTP API off
+  HubOptions hub;
+
+  // Outbound messages queued per stream behind the one write in flight. An agent that lets
+  // the queue fill is disconnected with RESOURCE_EXHAUSTED.
+  size_t max_outbound_queue = 1024;
+  int max_receive_message_bytes = 1 << 20;
+  // How long a stream closed with an error may take to deliver its status before it is
+  // cancelled outright (a peer that stopped reading would otherwise hold it forever).
+  Duration finish_grace = std::chrono::seconds(10);
+  Duration sweep_interval = std::chrono::seconds(1);
+
+  // Server keepalive: ping idle agents, and allow agents to ping us this often.
+  Duration keepalive_time = std::chrono::seconds(30);
+  Duration keepalive_timeout = std::chrono::seconds(10);
+  Duration min_client_ping_interval = std::chrono::seconds(10);
+
+  // TLS for the gRPC port: cert+key turn it on; a CA also requires client certificates.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_ca_file;
+};
+
+// The agent hub served over gRPC (CommandService, one callback reactor per stream, no thread
+// per stream) and the contract's HTTP JSON API, sharing one state.
+class AgentHubServer {
+ public:
+  virtual ~AgentHubServer() = default;
+
+  // Binds both ports and starts serving. `metrics` may be null.
+  static absl::StatusOr<std::unique_ptr<AgentHubServer>> Start(AgentHubServerOptions options,
+                                                               std::shared_ptr<Clock> clock,
+                                                               prometheus::Registry* metrics);
+
+  virtual AgentHub& hub() = 0;
+  virtual int grpc_port() const = 0;
+  virtual int http_port() const = 0;  // -1 when off
+  // Closes every stream (agents see UNAVAILABLE and reconnect elsewhere), fails pending
+  // commands with ABORTED, stops both servers. Idempotent.
+  virtual void Shutdown() = 0;
+};
+
+}  // namespace miglet

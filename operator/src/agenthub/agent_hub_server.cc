@@ -1,0 +1,208 @@
+#include "miglet/operator/agent_hub_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <prometheus/registry.h>
+
+#include <condition_variable>
+#include <fstream>
+#include <list>
+#include <sstream>
+#include <thread>
+
+#include "agent_registry.h"
+#include "agent_stream.h"
+#include "http_api.h"
+#include "miglet/common/http.h"
+#include "spdlog/spdlog.h"
+
+namespace miglet {
+
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError("cannot read " + what + " " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class CommandServiceImpl final : public commands::CommandService::CallbackService {
+ public:
+  CommandServiceImpl(AgentRegistry* registry, HubMetrics* metrics, AgentStream::Options opts,
+                     AgentStream::FinishingHook hook)
+      : registry_(registry), metrics_(metrics), opts_(opts), hook_(std::move(hook)) {}
+
+  grpc::ServerBidiReactor<commands::MIGletMessage, commands::ControllerMessage>* StreamCommands(
+      grpc::CallbackServerContext* ctx) override {
+    auto stream = std::make_shared<AgentStream>(ctx, registry_, metrics_, opts_, hook_);
+    stream->Begin();
+    return stream.get();
+  }
+
+ private:
+  AgentRegistry* registry_;
+  HubMetrics* metrics_;
+  AgentStream::Options opts_;
+  AgentStream::FinishingHook hook_;
+};
+
+class AgentHubServerImpl final : public AgentHubServer {
+ public:
+  AgentHubServerImpl(AgentHubServerOptions options, std::shared_ptr<Clock> clock,
+                     prometheus::Registry* metrics_registry)
+      : options_(std::move(options)),
+        clock_(std::move(clock)),
+        metrics_(metrics_registry ? std::make_unique<HubMetrics>(*metrics_registry) : nullptr),
+        registry_(options_.hub, clock_, metrics_.get()),
+        http_api_(&registry_, clock_),
+        service_(&registry_, metrics_.get(), AgentStream::Options{options_.max_outbound_queue},
+                 [this](std::weak_ptr<AgentStream> s) {
+                   std::lock_guard l(finishing_mu_);
+                   finishing_.push_back(std::move(s));
+                 }) {}
+
+  ~AgentHubServerImpl() override { Shutdown(); }
+
+  absl::Status Init() {
+    std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+    if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+      grpc::SslServerCredentialsOptions ssl;
+      auto cert = ReadFile(options_.tls_cert_file, "TLS certificate");
+      if (!cert.ok()) return cert.status();
+      auto key = ReadFile(options_.tls_key_file, "TLS key");
+      if (!key.ok()) return key.status();
+      ssl.pem_key_cert_pairs.push_back({*key, *cert});
+      if (!options_.tls_ca_file.empty()) {
+        auto ca = ReadFile(options_.tls_ca_file, "TLS CA bundle");
+        if (!ca.ok()) return ca.status();
+        ssl.pem_root_certs = *ca;
+        ssl.client_certificate_request =
+            GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+      }
+      creds = grpc::SslServerCredentials(ssl);
+    }
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    grpc::ServerBuilder builder;
+    const std::string addr = options_.bind_address + ":" + std::to_string(options_.grpc_port);
+    builder.AddListeningPort(addr, creds, &grpc_port_);
+    builder.RegisterService(&service_);
+    builder.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
+    auto ms = [](Duration d) {
+      return static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+    };
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, ms(options_.keepalive_time));
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, ms(options_.keepalive_timeout));
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                               ms(options_.min_client_ping_interval));
+    server_ = builder.BuildAndStart();
+    if (!server_ || grpc_port_ == 0) {
+      return absl::UnavailableError("cannot serve gRPC on " + addr +
+                                    " (port in use, or bad address or TLS files)");
+    }
+    if (options_.http_port >= 0) {
+      http_ = MakeHttpServer(options_.bind_address, options_.http_port,
+                             [this](const HttpRequest& r, HttpReply reply) {
+                               http_api_.Handle(r, std::move(reply));
+                             });
+      auto port = http_->Start();
+      if (!port.ok()) {
+        server_->Shutdown();
+        return port.status();
+      }
+      http_port_ = *port;
+    }
+    sweeper_ = std::thread([this] { SweepLoop(); });
+    spdlog::info("agent hub serving gRPC on {}:{}{} and HTTP on {}", options_.bind_address,
+                 grpc_port_, options_.tls_cert_file.empty() ? "" : " (TLS)",
+                 http_port_ < 0 ? std::string("(off)")
+                                : options_.bind_address + ":" + std::to_string(http_port_));
+    return absl::OkStatus();
+  }
+
+  AgentHub& hub() override { return registry_; }
+  int grpc_port() const override { return grpc_port_; }
+  int http_port() const override { return http_port_; }
+
+  void Shutdown() override {
+    {
+      std::lock_guard l(mu_);
+      if (stopped_) return;
+      stopped_ = true;
+    }
+    cv_.notify_all();
+    if (sweeper_.joinable()) sweeper_.join();
+    registry_.Shutdown();
+    if (http_) http_->Stop();
+    if (server_) {
+      // Streams were finished above; give their statuses a moment, then cancel the rest.
+      server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      server_->Wait();
+    }
+  }
+
+ private:
+  void SweepLoop() {
+    std::unique_lock l(mu_);
+    while (!stopped_) {
+      cv_.wait_for(l, options_.sweep_interval);
+      if (stopped_) break;
+      l.unlock();
+      registry_.Sweep();
+      http_api_.Tick();
+      CancelStuckStreams();
+      l.lock();
+    }
+  }
+
+  void CancelStuckStreams() {
+    std::list<std::weak_ptr<AgentStream>> streams;
+    {
+      std::lock_guard l(finishing_mu_);
+      streams.swap(finishing_);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    std::list<std::weak_ptr<AgentStream>> keep;
+    for (auto& w : streams) {
+      if (auto s = w.lock()) {
+        s->CancelIfStuck(now, options_.finish_grace);
+        keep.push_back(std::move(w));
+      }
+    }
+    std::lock_guard l(finishing_mu_);
+    finishing_.splice(finishing_.end(), keep);
+  }
+
+  const AgentHubServerOptions options_;
+  const std::shared_ptr<Clock> clock_;
+  std::unique_ptr<HubMetrics> metrics_;
+  AgentRegistry registry_;
+  AgentHttpApi http_api_;
+  CommandServiceImpl service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<HttpServer> http_;
+  int grpc_port_ = 0;
+  int http_port_ = -1;
+
+  std::mutex finishing_mu_;
+  std::list<std::weak_ptr<AgentStream>> finishing_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopped_ = false;
+  std::thread sweeper_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AgentHubServer>> AgentHubServer::Start(
+    AgentHubServerOptions options, std::shared_ptr<Clock> clock, prometheus::Registry* metrics) {
+  auto s = std::make_unique<AgentHubServerImpl>(std::move(options), std::move(clock), metrics);
+  if (auto st = s->Init(); !st.ok()) return st;
+  return std::unique_ptr<AgentHubServer>(std::move(s));
+}
+
+}  // namespace miglet

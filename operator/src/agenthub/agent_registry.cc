@@ -1,0 +1,407 @@
+#include "agent_registry.h"
+
+#include <cstdio>
+
+#include "spdlog/spdlog.h"
+
+namespace miglet {
+
+namespace {
+
+constexpr int kGrpcAborted = 10;
+constexpr int kGrpcUnavailable = 14;
+
+bool SameRunner(const commands::RunnerState& a, const commands::RunnerState& b) {
+  if (a.state() != b.state() || a.configured() != b.configured() ||
+      a.runner_name() != b.runner_name() || a.labels_size() != b.labels_size()) {
+    return false;
+  }
+  for (int i = 0; i < a.labels_size(); ++i) {
+    if (a.labels(i) != b.labels(i)) return false;
+  }
+  return true;
+}
+
+bool SameJob(const commands::JobInfo& a, const commands::JobInfo& b) {
+  return a.job_id() == b.job_id() && a.run_id() == b.run_id() && a.status() == b.status();
+}
+
+}  // namespace
+
+AgentRegistry::AgentRegistry(HubOptions options, std::shared_ptr<Clock> clock,
+                             HubMetrics* metrics)
+    : options_(std::move(options)),
+      clock_(std::move(clock)),
+      metrics_(metrics),
+      rng_(std::random_device{}()) {}
+
+absl::Status AgentRegistry::ValidateConnect(const commands::ConnectRequest& req) {
+  if (req.vm_id().empty()) return absl::InvalidArgumentError("connect: vm_id is required");
+  if (req.pool_id().empty()) return absl::InvalidArgumentError("connect: pool_id is required");
+  if (req.vm_id().size() > 253 || req.pool_id().size() > 253) {
+    return absl::InvalidArgumentError("connect: vm_id and pool_id must be at most 253 characters");
+  }
+  return absl::OkStatus();
+}
+
+AgentRegistry::Agent& AgentRegistry::GetOrCreateLocked(const std::string& vm_id) {
+  auto [it, inserted] = agents_.try_emplace(vm_id);
+  if (inserted) it->second.info.vm_id = vm_id;
+  return it->second;
+}
+
+std::string AgentRegistry::NewCommandIdLocked() {
+  char buf[40];
+  snprintf(buf, sizeof(buf), "cmd-%016llx", static_cast<unsigned long long>(rng_()));
+  return buf;
+}
+
+void AgentRegistry::MarkDeliveredLocked(Pending& p, MonoTime now) {
+  if (p.first_sent == MonoTime{}) p.first_sent = now;
+  if (metrics_) metrics_->CommandSent(p.cmd.type());
+}
+
+void AgentRegistry::UpdateConnectedGaugeLocked() {
+  if (metrics_) metrics_->SetAgentsConnected(static_cast<double>(connected_));
+}
+
+void AgentRegistry::RunDeferred(Deferred& d) {
+  std::function<void(const AgentInfo&)> change_hook;
+  std::function<void(const commands::EventNotification&)> event_hook;
+  {
+    std::lock_guard l(mu_);
+    change_hook = change_hook_;
+    event_hook = event_hook_;
+  }
+  if (change_hook) {
+    for (const auto& c : d.changes) change_hook(c);
+  }
+  if (event_hook) {
+    for (const auto& e : d.events) event_hook(e);
+  }
+  for (auto& [cb, result] : d.completions) {
+    if (cb) cb(result);
+  }
+}
+
+absl::StatusOr<std::string> AgentRegistry::SendCommand(const std::string& vm_id,
+                                                       commands::Command cmd,
+                                                       CommandCallback done) {
+  if (vm_id.empty()) return absl::InvalidArgumentError("vm_id is required");
+  if (cmd.type().empty()) return absl::InvalidArgumentError("command type is required");
+  std::lock_guard l(mu_);
+  Agent& a = GetOrCreateLocked(vm_id);
+  if (cmd.id().empty()) {
+    cmd.set_id(NewCommandIdLocked());
+  } else {
+    for (const auto& p : a.pending) {
+      if (p.cmd.id() == cmd.id()) return cmd.id();  // already on its way
+    }
+  }
+  if (a.pending.size() >= options_.max_pending_per_agent) {
+    return absl::ResourceExhaustedError("agent " + vm_id + " already has " +
+                                        std::to_string(a.pending.size()) +
+                                        " unacknowledged commands");
+  }
+  const MonoTime now = clock_->Now();
+  if (cmd.created_at() == 0) cmd.set_created_at(clock_->UnixSeconds());
+  a.pending.push_back(Pending{std::move(cmd), std::move(done), now, {}});
+  a.info.pending_commands = a.pending.size();
+  Pending& p = a.pending.back();
+  if (a.session) {
+    commands::ControllerMessage msg;
+    *msg.mutable_command() = p.cmd;
+    if (a.session->Send(msg)) MarkDeliveredLocked(p, now);
+  }
+  return p.cmd.id();
+}
+
+std::optional<AgentInfo> AgentRegistry::GetAgent(const std::string& vm_id) const {
+  std::lock_guard l(mu_);
+  auto it = agents_.find(vm_id);
+  if (it == agents_.end()) return std::nullopt;
+  return it->second.info;
+}
+
+std::vector<AgentInfo> AgentRegistry::ListAgents() const {
+  std::lock_guard l(mu_);
+  std::vector<AgentInfo> out;
+  out.reserve(agents_.size());
+  for (const auto& [_, a] : agents_) out.push_back(a.info);
+  return out;
+}
+
+void AgentRegistry::SetChangeHook(std::function<void(const AgentInfo&)> hook) {
+  std::lock_guard l(mu_);
+  change_hook_ = std::move(hook);
+}
+
+void AgentRegistry::SetEventHook(std::function<void(const commands::EventNotification&)> hook) {
+  std::lock_guard l(mu_);
+  event_hook_ = std::move(hook);
+}
+
+size_t AgentRegistry::connected_count() const {
+  std::lock_guard l(mu_);
+  return connected_;
+}
+
+absl::Status AgentRegistry::Attach(const commands::ConnectRequest& req,
+                                   std::shared_ptr<AgentSession> session) {
+  auto valid = ValidateConnect(req);
+  if (!valid.ok()) return valid;
+  Deferred d;
+  {
+    std::lock_guard l(mu_);
+    Agent& a = GetOrCreateLocked(req.vm_id());
+    if (a.session && a.session != session) {
+      spdlog::info("agent {}: a new stream replaces the open one", req.vm_id());
+      if (metrics_) metrics_->StreamError("replaced");
+      a.session->Close("replaced", "a newer stream for vm_id " + req.vm_id() + " replaced this one",
+                       kGrpcAborted);
+    }
+    const MonoTime now = clock_->Now();
+    if (!a.info.connected) ++connected_;
+    a.session = session;
+    a.info.pool_id = req.pool_id();
+    a.info.org_id = req.org_id();
+    a.info.version = req.version();
+    a.info.connected = true;
+    a.info.transport = "grpc";
+    a.info.lost = false;
+    a.info.connected_at = clock_->WallNow();
+    a.connected_mono = now;
+    a.last_seen = now;
+    UpdateConnectedGaugeLocked();
+
+    commands::ControllerMessage ack;
+    auto* ca = ack.mutable_connect_ack();
+    ca->set_accepted(true);
+    ca->set_message("welcome " + req.vm_id());
+    ca->set_server_version(options_.server_version);
+    if (session->Send(ack)) {
+      // Everything unacked, in the order it was first sent: the agent dedups by id.
+      for (auto& p : a.pending) {
+        commands::ControllerMessage msg;
+        *msg.mutable_command() = p.cmd;
+        if (!session->Send(msg)) break;
+        MarkDeliveredLocked(p, now);
+      }
+    }
+    d.changes.push_back(a.info);
+  }
+  RunDeferred(d);
+  return absl::OkStatus();
+}
+
+void AgentRegistry::Detach(const std::string& vm_id, const AgentSession* session) {
+  Deferred d;
+  {
+    std::lock_guard l(mu_);
+    auto it = agents_.find(vm_id);
+    if (it == agents_.end() || it->second.session.get() != session) return;
+    Agent& a = it->second;
+    a.session.reset();
+    if (a.info.connected) --connected_;
+    a.info.connected = false;
+    a.info.transport.clear();
+    UpdateConnectedGaugeLocked();
+    d.changes.push_back(a.info);
+  }
+  RunDeferred(d);
+}
+
+void AgentRegistry::OnHeartbeat(const std::string& vm_id, const commands::Heartbeat& hb,
+                                bool via_http) {
+  if (metrics_) metrics_->HeartbeatReceived();
+  Deferred d;
+  {
+    std::lock_guard l(mu_);
+    Agent& a = GetOrCreateLocked(vm_id);
+    bool changed = false;
+    if (via_http && !a.info.connected) {
+      // An HTTP poller counts as connected while it keeps talking.
+      ++connected_;
+      a.info.connected = true;
+      a.info.transport = "http";
+      a.info.connected_at = clock_->WallNow();
+      a.connected_mono = clock_->Now();
+      UpdateConnectedGaugeLocked();
+      changed = true;
+    }
+    if (a.info.pool_id.empty()) a.info.pool_id = hb.pool_id();
+    if (a.info.org_id.empty()) a.info.org_id = hb.org_id();
+    a.last_seen = clock_->Now();
+    a.info.last_heartbeat = clock_->WallNow();
+    ++a.info.heartbeats;
+    if (a.info.lost) {
+      a.info.lost = false;
+      changed = true;
+    }
+    if (a.info.miglet_state != hb.miglet_state()) {
+      a.info.miglet_state = hb.miglet_state();
+      changed = true;
+    }
+    if (!SameRunner(a.info.runner, hb.runner_state())) {
+      a.info.runner = hb.runner_state();
+      changed = true;
+    }
+    if (!SameJob(a.info.current_job, hb.current_job())) {
+      a.info.current_job = hb.current_job();
+      changed = true;
+    } else if (hb.has_current_job()) {
+      a.info.current_job = hb.current_job();
+    }
+    a.info.health = hb.health();
+    if (changed) d.changes.push_back(a.info);
+  }
+  RunDeferred(d);
+}
+
+void AgentRegistry::OnAck(const std::string& vm_id, const commands::CommandAck& ack) {
+  Deferred d;
+  {
+    std::lock_guard l(mu_);
+    auto it = agents_.find(vm_id);
+    if (it == agents_.end()) return;
+    Agent& a = it->second;
+    const MonoTime now = clock_->Now();
+    a.last_seen = now;
+    auto p = std::find_if(a.pending.begin(), a.pending.end(),
+                          [&](const Pending& x) { return x.cmd.id() == ack.command_id(); });
+    if (p == a.pending.end()) {
+      // A re-ack of something already done (the agent re-acks re-sent commands).
+      if (metrics_) metrics_->CommandAck("other", "duplicate", -1);
+      return;
+    }
+    const MonoTime sent = p->first_sent == MonoTime{} ? p->created : p->first_sent;
+    CommandResult r;
+    r.vm_id = vm_id;
+    r.command_id = ack.command_id();
+    r.type = p->cmd.type();
+    r.status = absl::OkStatus();
+    r.success = ack.success();
+    r.message = ack.message();
+    r.result.insert(ack.result().begin(), ack.result().end());
+    r.latency = now - sent;
+    if (metrics_) {
+      metrics_->CommandAck(r.type, ack.success() ? "success" : "failure", ToSeconds(r.latency));
+    }
+    d.completions.emplace_back(std::move(p->done), std::move(r));
+    a.pending.erase(p);
+    a.info.pending_commands = a.pending.size();
+  }
+  RunDeferred(d);
+}
+
+void AgentRegistry::OnEvent(const std::string& vm_id, commands::EventNotification ev,
+                            bool via_http) {
+  Deferred d;
+  {
+    std::lock_guard l(mu_);
+    Agent& a = GetOrCreateLocked(vm_id);
+    a.last_seen = clock_->Now();
+    if (ev.vm_id().empty()) ev.set_vm_id(vm_id);
+    if (ev.pool_id().empty()) ev.set_pool_id(a.info.pool_id);
+    if (ev.org_id().empty()) ev.set_org_id(a.info.org_id);
+    d.events.push_back(std::move(ev));
+  }
+  RunDeferred(d);
+}
+
+std::vector<commands::Command> AgentRegistry::PollCommands(const std::string& vm_id) {
+  Deferred d;
+  std::vector<commands::Command> out;
+  {
+    std::lock_guard l(mu_);
+    Agent& a = GetOrCreateLocked(vm_id);
+    const MonoTime now = clock_->Now();
+    a.last_seen = now;
+    if (!a.info.connected) {
+      ++connected_;
+      a.info.connected = true;
+      a.info.transport = "http";
+      a.info.connected_at = clock_->WallNow();
+      a.connected_mono = now;
+      UpdateConnectedGaugeLocked();
+      d.changes.push_back(a.info);
+    }
+    for (auto& p : a.pending) {
+      out.push_back(p.cmd);
+      MarkDeliveredLocked(p, now);
+    }
+  }
+  RunDeferred(d);
+  return out;
+}
+
+void AgentRegistry::Sweep() {
+  Deferred d;
+  {
+    std::lock_guard l(mu_);
+    const MonoTime now = clock_->Now();
+    for (auto& [vm_id, a] : agents_) {
+      while (!a.pending.empty() && now - a.pending.front().created >= options_.ack_timeout) {
+        // Commands time out in creation order, so the front is always the oldest.
+        Pending& p = a.pending.front();
+        CommandResult r;
+        r.vm_id = vm_id;
+        r.command_id = p.cmd.id();
+        r.type = p.cmd.type();
+        r.status = absl::DeadlineExceededError("no ack from agent " + vm_id + " within " +
+                                               std::to_string(static_cast<int>(
+                                                   ToSeconds(options_.ack_timeout))) +
+                                               "s");
+        if (metrics_) metrics_->CommandAck(r.type, "timeout", -1);
+        d.completions.emplace_back(std::move(p.done), std::move(r));
+        a.pending.pop_front();
+        a.info.pending_commands = a.pending.size();
+      }
+      if (!a.info.connected || now - a.last_seen < options_.heartbeat_timeout) continue;
+      if (a.info.transport == "http") {
+        // An HTTP poller has no connection to lose: silence is disconnection.
+        --connected_;
+        a.info.connected = false;
+        a.info.transport.clear();
+        a.info.lost = true;
+        UpdateConnectedGaugeLocked();
+        d.changes.push_back(a.info);
+      } else if (!a.info.lost) {
+        spdlog::warn("agent {}: no heartbeat for {:.0f}s, marking it lost", vm_id,
+                     ToSeconds(now - a.last_seen));
+        a.info.lost = true;
+        d.changes.push_back(a.info);
+      }
+    }
+  }
+  RunDeferred(d);
+}
+
+void AgentRegistry::Shutdown() {
+  Deferred d;
+  {
+    std::lock_guard l(mu_);
+    for (auto& [vm_id, a] : agents_) {
+      if (a.session) {
+        a.session->Close("shutting_down", "the controller is shutting down", kGrpcUnavailable);
+        a.session.reset();
+      }
+      for (auto& p : a.pending) {
+        CommandResult r;
+        r.vm_id = vm_id;
+        r.command_id = p.cmd.id();
+        r.type = p.cmd.type();
+        r.status = absl::AbortedError("the agent hub stopped");
+        d.completions.emplace_back(std::move(p.done), std::move(r));
+      }
+      a.pending.clear();
+      a.info.pending_commands = 0;
+      a.info.connected = false;
+    }
+    connected_ = 0;
+    UpdateConnectedGaugeLocked();
+  }
+  RunDeferred(d);
+}
+
+}  // namespace miglet

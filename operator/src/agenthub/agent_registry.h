@@ -1,0 +1,108 @@
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "hub_metrics.h"
+#include "miglet/operator/agent_hub.h"
+
+namespace miglet {
+
+// One live connection to an agent (a gRPC stream). Send never blocks: it queues or fails.
+class AgentSession {
+ public:
+  virtual ~AgentSession() = default;
+  // False when the session is closed or could not take the message (it then closes itself).
+  virtual bool Send(const commands::ControllerMessage& msg) = 0;
+  // Sends an ErrorNotification with `code`/`message`, then ends the stream with `status_code`.
+  virtual void Close(const std::string& code, const std::string& message,
+                     int grpc_status_code) = 0;
+};
+
+// The hub's state: agents, their sessions and their pending commands. Transport-free and
+// thread-safe, so handshake, dedup, ordering and timeout rules are unit-tested without gRPC.
+// Lock order: the registry's mutex may be held while calling AgentSession::Send/Close;
+// sessions never call back into the registry while holding their own lock. Hooks and command
+// callbacks always run after the registry's mutex is released.
+class AgentRegistry : public AgentHub {
+ public:
+  AgentRegistry(HubOptions options, std::shared_ptr<Clock> clock, HubMetrics* metrics);
+
+  // AgentHub
+  absl::StatusOr<std::string> SendCommand(const std::string& vm_id, commands::Command cmd,
+                                          CommandCallback done = {}) override;
+  std::optional<AgentInfo> GetAgent(const std::string& vm_id) const override;
+  std::vector<AgentInfo> ListAgents() const override;
+  void SetChangeHook(std::function<void(const AgentInfo&)> hook) override;
+  void SetEventHook(std::function<void(const commands::EventNotification&)> hook) override;
+
+  // Checks a connect request; OK means the stream may attach.
+  static absl::Status ValidateConnect(const commands::ConnectRequest& req);
+
+  // Makes `session` the agent's stream: an older stream for the same vm_id is closed, the
+  // session gets connect_ack and then every pending command, in order.
+  absl::Status Attach(const commands::ConnectRequest& req, std::shared_ptr<AgentSession> session);
+  // The session ended. A no-op when a newer session has replaced it.
+  void Detach(const std::string& vm_id, const AgentSession* session);
+
+  void OnHeartbeat(const std::string& vm_id, const commands::Heartbeat& hb, bool via_http = false);
+  void OnAck(const std::string& vm_id, const commands::CommandAck& ack);
+  void OnEvent(const std::string& vm_id, commands::EventNotification ev, bool via_http = false);
+  // HTTP polling: the agent's pending commands (all unacked ones; the agent dedups by id).
+  std::vector<commands::Command> PollCommands(const std::string& vm_id);
+
+  // Times out unacked commands and marks silent agents lost (and HTTP pollers gone). Called
+  // every second by the hub's timer, and directly by tests with a fake clock.
+  void Sweep();
+
+  // Fails every pending command with ABORTED and closes every session (hub shutdown).
+  void Shutdown();
+
+  size_t connected_count() const;
+
+ private:
+  struct Pending {
+    commands::Command cmd;
+    CommandCallback done;
+    MonoTime created;
+    MonoTime first_sent{};  // zero until delivered
+  };
+  struct Agent {
+    AgentInfo info;
+    std::shared_ptr<AgentSession> session;
+    MonoTime last_seen{};
+    MonoTime connected_mono{};
+    std::deque<Pending> pending;  // in send order
+  };
+  // Work to do once the lock is released.
+  struct Deferred {
+    std::vector<AgentInfo> changes;
+    std::vector<std::pair<CommandCallback, CommandResult>> completions;
+    std::vector<commands::EventNotification> events;
+  };
+
+  Agent& GetOrCreateLocked(const std::string& vm_id);
+  void MarkDeliveredLocked(Pending& p, MonoTime now);
+  void UpdateConnectedGaugeLocked();
+  void RunDeferred(Deferred& d);
+  std::string NewCommandIdLocked();
+
+  const HubOptions options_;
+  const std::shared_ptr<Clock> clock_;
+  HubMetrics* const metrics_;
+
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Agent> agents_;
+  std::function<void(const AgentInfo&)> change_hook_;
+  std::function<void(const commands::EventNotification&)> event_hook_;
+  std::mt19937_64 rng_;
+  size_t connected_ = 0;
+};
+
+}  // namespace miglet

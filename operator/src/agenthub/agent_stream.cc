@@ -1,0 +1,237 @@
+#include "agent_stream.h"
+
+#include "spdlog/spdlog.h"
+
+namespace miglet {
+
+namespace {
+commands::ControllerMessage ErrorMessage(const std::string& code, const std::string& message) {
+  commands::ControllerMessage m;
+  auto* e = m.mutable_error();
+  e->set_code(code);
+  e->set_message(message);
+  e->set_timestamp(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  return m;
+}
+}  // namespace
+
+AgentStream::AgentStream(grpc::CallbackServerContext* ctx, AgentRegistry* registry,
+                         HubMetrics* metrics, Options options, FinishingHook on_finishing)
+    : ctx_(ctx),
+      registry_(registry),
+      metrics_(metrics),
+      options_(options),
+      on_finishing_(std::move(on_finishing)) {}
+
+void AgentStream::Begin() {
+  self_ = shared_from_this();
+  StartRead(&in_);
+}
+
+bool AgentStream::Send(const commands::ControllerMessage& msg) {
+  const commands::ControllerMessage* to_write = nullptr;
+  bool overflow = false;
+  {
+    std::lock_guard l(mu_);
+    if (finish_requested_) return false;
+    if (out_.size() >= options_.max_outbound_queue) {
+      overflow = true;
+    } else {
+      out_.push_back(msg);
+      if (!writing_) {
+        writing_ = true;
+        to_write = &out_.front();  // deque::push_back keeps references to elements valid
+      }
+    }
+  }
+  if (overflow) {
+    spdlog::warn("agent {}: {} messages queued and none read; disconnecting", vm_id_,
+                 options_.max_outbound_queue);
+    if (metrics_) metrics_->StreamError("slow_consumer");
+    FinishNow(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                           "the agent is not reading its stream: outbound queue full"));
+    return false;
+  }
+  if (to_write) StartWrite(to_write);
+  return true;
+}
+
+void AgentStream::Close(const std::string& code, const std::string& message,
+                        int grpc_status_code) {
+  CloseWithError(code, message,
+                 grpc::Status(static_cast<grpc::StatusCode>(grpc_status_code), message));
+}
+
+void AgentStream::CloseWithError(const std::string& code, const std::string& message,
+                                 grpc::Status status) {
+  const commands::ControllerMessage* to_write = nullptr;
+  {
+    std::lock_guard l(mu_);
+    if (finish_requested_) return;
+    // The error goes out even when the queue is full: it is the last message.
+    out_.push_back(ErrorMessage(code, message));
+    if (!writing_) {
+      writing_ = true;
+      to_write = &out_.front();
+    }
+  }
+  if (to_write) StartWrite(to_write);
+  FinishAfterDrain(std::move(status));
+}
+
+void AgentStream::FinishAfterDrain(grpc::Status status) {
+  bool now = false;
+  {
+    std::lock_guard l(mu_);
+    if (finish_requested_) return;
+    finish_requested_ = true;
+    finish_status_ = status;
+    finishing_since_ = std::chrono::steady_clock::now();
+    if (!writing_) {
+      finish_called_ = true;
+      now = true;
+    } else {
+      finish_after_drain_ = true;
+    }
+  }
+  if (!status.ok() && on_finishing_) on_finishing_(weak_from_this());
+  if (now) Finish(status);
+}
+
+void AgentStream::FinishNow(grpc::Status status) {
+  {
+    std::lock_guard l(mu_);
+    if (finish_called_) return;
+    finish_requested_ = true;
+    finish_called_ = true;
+    finish_status_ = status;
+    finishing_since_ = std::chrono::steady_clock::now();
+  }
+  if (!status.ok() && on_finishing_) on_finishing_(weak_from_this());
+  Finish(status);
+}
+
+void AgentStream::CancelIfStuck(MonoTime now, Duration grace) {
+  {
+    std::lock_guard l(mu_);
+    if (done_ || !finish_requested_ || now - finishing_since_ < grace) return;
+  }
+  ctx_->TryCancel();
+}
+
+void AgentStream::OnWriteDone(bool ok) {
+  const commands::ControllerMessage* next = nullptr;
+  bool finish = false;
+  grpc::Status status;
+  {
+    std::lock_guard l(mu_);
+    out_.pop_front();
+    if (!ok) {
+      // The stream is broken; the read side will fail too and end the call.
+      out_.clear();
+      writing_ = false;
+    } else if (!out_.empty()) {
+      next = &out_.front();
+    } else {
+      writing_ = false;
+    }
+    if (!writing_ && finish_after_drain_ && !finish_called_) {
+      finish_called_ = true;
+      finish = true;
+      status = finish_status_;
+    }
+  }
+  if (next) StartWrite(next);
+  if (finish) Finish(status);
+}
+
+void AgentStream::OnReadDone(bool ok) {
+  if (!ok) {
+    // The agent closed its side, the connection broke, or gRPC refused the message (over the
+    // size limit): nothing more will be read.
+    if (ctx_->IsCancelled() && metrics_) metrics_->StreamError("transport");
+    FinishAfterDrain(grpc::Status::OK);
+    return;
+  }
+  Handle(in_);
+  {
+    std::lock_guard l(mu_);
+    if (finish_requested_) return;
+  }
+  StartRead(&in_);
+}
+
+void AgentStream::Handle(const commands::MIGletMessage& msg) {
+  using M = commands::MIGletMessage;
+  if (!attached_ && msg.message_case() != M::kConnect) {
+    if (metrics_) metrics_->StreamError("handshake");
+    CloseWithError("not_connected", "the first message on a stream must be connect",
+                   grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                "the first message on a stream must be connect"));
+    return;
+  }
+  switch (msg.message_case()) {
+    case M::kConnect: {
+      if (attached_) {
+        if (metrics_) metrics_->StreamError("protocol");
+        CloseWithError("protocol_error", "connect was sent twice on one stream",
+                       grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                    "connect was sent twice on one stream"));
+        return;
+      }
+      auto st = AgentRegistry::ValidateConnect(msg.connect());
+      if (st.ok()) {
+        vm_id_ = msg.connect().vm_id();
+        attached_ = true;
+        st = registry_->Attach(msg.connect(), shared_from_this());
+      }
+      if (!st.ok()) {
+        attached_ = false;
+        if (metrics_) metrics_->StreamError("handshake");
+        const std::string m(st.message());
+        CloseWithError("invalid_connect", m, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, m));
+        return;
+      }
+      spdlog::info("agent {} connected (pool {}, version {}, peer {})", vm_id_,
+                   msg.connect().pool_id(), msg.connect().version(), ctx_->peer());
+      return;
+    }
+    case M::kHeartbeat:
+      registry_->OnHeartbeat(vm_id_, msg.heartbeat());
+      return;
+    case M::kCommandAck:
+      registry_->OnAck(vm_id_, msg.command_ack());
+      return;
+    case M::kEvent:
+      registry_->OnEvent(vm_id_, msg.event());
+      return;
+    case M::kError:
+      spdlog::warn("agent {} reports error {}: {}", vm_id_, msg.error().code(),
+                   msg.error().message());
+      return;
+    case M::MESSAGE_NOT_SET:
+      if (metrics_) metrics_->StreamError("protocol");
+      CloseWithError("protocol_error", "empty or unknown message",
+                     grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty or unknown message"));
+      return;
+  }
+}
+
+void AgentStream::OnCancel() { FinishNow(grpc::Status::CANCELLED); }
+
+void AgentStream::OnDone() {
+  {
+    std::lock_guard l(mu_);
+    done_ = true;
+    out_.clear();
+  }
+  if (attached_) {
+    registry_->Detach(vm_id_, this);
+    spdlog::info("agent {} stream closed", vm_id_);
+  }
+  auto keep = std::move(self_);  // may destroy this at the end of scope
+}
+
+}  // namespace miglet

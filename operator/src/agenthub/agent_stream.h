@@ -1,0 +1,79 @@
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <deque>
+#include <memory>
+#include <mutex>
+
+#include "agent_registry.h"
+#include "miglet/commands/commands.grpc.pb.h"
+
+namespace miglet {
+
+// One agent's StreamCommands call: a callback reactor (no thread of its own) that is also the
+// registry's AgentSession for that agent. Exactly one write in flight with a bounded queue
+// behind it; Finish is called once; the object lives until OnDone and until the registry lets
+// go of it (shared ownership, so a late Send from the registry is safe and simply refused).
+class AgentStream final
+    : public grpc::ServerBidiReactor<commands::MIGletMessage, commands::ControllerMessage>,
+      public AgentSession,
+      public std::enable_shared_from_this<AgentStream> {
+ public:
+  struct Options {
+    size_t max_outbound_queue;
+  };
+  // Called when the stream closes itself with an error, so that the server can cancel it if
+  // the status cannot be delivered within the finish grace.
+  using FinishingHook = std::function<void(std::weak_ptr<AgentStream>)>;
+
+  AgentStream(grpc::CallbackServerContext* ctx, AgentRegistry* registry, HubMetrics* metrics,
+              Options options, FinishingHook on_finishing);
+
+  // Takes a self-reference until OnDone and starts the first read.
+  void Begin();
+
+  // AgentSession
+  bool Send(const commands::ControllerMessage& msg) override;
+  void Close(const std::string& code, const std::string& message, int grpc_status_code) override;
+
+  // Cancels the call if it has been finishing with an error for longer than `grace`.
+  void CancelIfStuck(MonoTime now, Duration grace);
+
+  // Reactions.
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  void Handle(const commands::MIGletMessage& msg);
+  // Queues an ErrorNotification and ends the stream with `status` once it is written.
+  void CloseWithError(const std::string& code, const std::string& message, grpc::Status status);
+  void FinishAfterDrain(grpc::Status status);
+  void FinishNow(grpc::Status status);
+  bool StartNextReadLocked();
+
+  grpc::CallbackServerContext* const ctx_;
+  AgentRegistry* const registry_;
+  HubMetrics* const metrics_;
+  const Options options_;
+  FinishingHook on_finishing_;
+
+  commands::MIGletMessage in_;
+  std::string vm_id_;  // set once connect is accepted
+  bool attached_ = false;
+
+  std::mutex mu_;
+  std::deque<commands::ControllerMessage> out_;
+  bool writing_ = false;
+  bool finish_requested_ = false;  // no more sends accepted
+  bool finish_called_ = false;
+  bool finish_after_drain_ = false;
+  bool done_ = false;
+  grpc::Status finish_status_;
+  MonoTime finishing_since_{};
+  std::shared_ptr<AgentStream> self_;
+};
+
+}  // namespace miglet

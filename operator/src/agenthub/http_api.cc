@@ -1,0 +1,246 @@
+#include "http_api.h"
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/strings/str_split.h"
+#include "miglet/common/duration.h"
+
+namespace miglet {
+
+namespace {
+
+namespace pbu = google::protobuf::util;
+using google::protobuf::Struct;
+using google::protobuf::Value;
+
+std::string ToJson(const google::protobuf::Message& m) {
+  pbu::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  opts.always_print_primitive_fields = true;
+  std::string out;
+  (void)pbu::MessageToJsonString(m, &out, opts);
+  return out;
+}
+
+absl::Status FromJson(const std::string& body, google::protobuf::Message* m) {
+  if (body.empty()) return absl::InvalidArgumentError("the request body is empty");
+  pbu::JsonParseOptions opts;
+  opts.ignore_unknown_fields = true;  // newer agents may send fields we do not know yet
+  auto st = pbu::JsonStringToMessage(body, m, opts);
+  if (!st.ok()) return absl::InvalidArgumentError("invalid JSON: " + st.ToString());
+  return absl::OkStatus();
+}
+
+HttpResponse Json(int status, const google::protobuf::Message& m) {
+  return HttpResponse{status, ToJson(m), "application/json"};
+}
+
+HttpResponse Ok() { return HttpResponse{200, "{\"ok\":true}", "application/json"}; }
+
+std::string ScalarToString(const Value& v) {
+  switch (v.kind_case()) {
+    case Value::kStringValue: return v.string_value();
+    case Value::kBoolValue: return v.bool_value() ? "true" : "false";
+    case Value::kNumberValue: {
+      const double d = v.number_value();
+      if (d == static_cast<double>(static_cast<int64_t>(d))) {
+        return std::to_string(static_cast<int64_t>(d));
+      }
+      return std::to_string(d);
+    }
+    case Value::kNullValue: return "";
+    default: return ToJson(v);
+  }
+}
+
+// The contract's event body: {type, timestamp, vm_id, pool_id, org_id, metadata}. `data` is
+// accepted as well, the name the gRPC message uses.
+absl::StatusOr<commands::EventNotification> ParseEvent(const std::string& body) {
+  Struct s;
+  if (auto st = FromJson(body, &s); !st.ok()) return st;
+  commands::EventNotification ev;
+  const auto& f = s.fields();
+  auto str = [&](const char* k) { return f.count(k) ? ScalarToString(f.at(k)) : std::string(); };
+  ev.set_type(str("type"));
+  if (ev.type().empty()) return absl::InvalidArgumentError("event: type is required");
+  ev.set_vm_id(str("vm_id"));
+  ev.set_pool_id(str("pool_id"));
+  ev.set_org_id(str("org_id"));
+  if (f.count("timestamp")) {
+    const Value& ts = f.at("timestamp");
+    if (ts.kind_case() != Value::kNumberValue) {
+      return absl::InvalidArgumentError("event: timestamp must be unix seconds");
+    }
+    ev.set_timestamp(static_cast<int64_t>(ts.number_value()));
+  }
+  for (const char* key : {"metadata", "data"}) {
+    if (!f.count(key)) continue;
+    const Value& m = f.at(key);
+    if (m.kind_case() == Value::kNullValue) continue;
+    if (m.kind_case() != Value::kStructValue) {
+      return absl::InvalidArgumentError(std::string("event: ") + key + " must be an object");
+    }
+    for (const auto& [k, v] : m.struct_value().fields()) (*ev.mutable_data())[k] = ScalarToString(v);
+  }
+  return ev;
+}
+
+HttpResponse BadRequest(const absl::Status& st) {
+  return JsonError(400, "bad_request", std::string(st.message()));
+}
+
+}  // namespace
+
+std::string AgentInfoToJson(const AgentInfo& a) {
+  Struct s;
+  auto& f = *s.mutable_fields();
+  f["vm_id"].set_string_value(a.vm_id);
+  f["pool_id"].set_string_value(a.pool_id);
+  f["org_id"].set_string_value(a.org_id);
+  f["version"].set_string_value(a.version);
+  f["connected"].set_bool_value(a.connected);
+  f["transport"].set_string_value(a.transport);
+  f["lost"].set_bool_value(a.lost);
+  f["miglet_state"].set_string_value(a.miglet_state);
+  f["pending_commands"].set_number_value(static_cast<double>(a.pending_commands));
+  f["heartbeats"].set_number_value(static_cast<double>(a.heartbeats));
+  f["last_heartbeat"].set_number_value(static_cast<double>(
+      std::chrono::duration_cast<std::chrono::seconds>(a.last_heartbeat.time_since_epoch())
+          .count()));
+  f["connected_at"].set_number_value(static_cast<double>(
+      std::chrono::duration_cast<std::chrono::seconds>(a.connected_at.time_since_epoch())
+          .count()));
+  std::string runner = ToJson(a.runner), job = ToJson(a.current_job), health = ToJson(a.health);
+  (void)pbu::JsonStringToMessage(runner, f["runner"].mutable_struct_value());
+  (void)pbu::JsonStringToMessage(job, f["current_job"].mutable_struct_value());
+  (void)pbu::JsonStringToMessage(health, f["health"].mutable_struct_value());
+  return ToJson(s);
+}
+
+AgentHttpApi::AgentHttpApi(AgentRegistry* registry, std::shared_ptr<Clock> clock)
+    : registry_(registry), clock_(std::move(clock)) {}
+
+void AgentHttpApi::Handle(const HttpRequest& req, HttpReply reply) {
+  if (req.path == "/health" || req.path == "/healthz" || req.path == "/readyz") {
+    reply(HttpResponse{200, "{\"status\":\"ok\"}", "application/json"});
+    return;
+  }
+  std::vector<std::string> parts = absl::StrSplit(req.path, '/', absl::SkipEmpty());
+  if (parts.size() < 3 || parts[0] != "api" || parts[1] != "v1" || parts[2] != "vms") {
+    reply(JsonError(404, "not_found", "no such endpoint: " + req.path));
+    return;
+  }
+  const bool get = req.method == "GET", post = req.method == "POST";
+  if (parts.size() == 3 && get) {
+    std::string out = "{\"items\":[";
+    bool first = true;
+    for (const auto& a : registry_->ListAgents()) {
+      out += (first ? "" : ",") + AgentInfoToJson(a);
+      first = false;
+    }
+    reply(HttpResponse{200, out + "]}", "application/json"});
+    return;
+  }
+  const std::string& vm_id = parts[3];
+  if (parts.size() == 4 && get) {
+    auto a = registry_->GetAgent(vm_id);
+    if (!a) {
+      reply(JsonError(404, "not_found", "no agent " + vm_id));
+    } else {
+      reply(HttpResponse{200, AgentInfoToJson(*a), "application/json"});
+    }
+    return;
+  }
+  if (parts.size() == 5 && parts[4] == "heartbeat" && post) {
+    commands::Heartbeat hb;
+    if (auto st = FromJson(req.body, &hb); !st.ok()) return reply(BadRequest(st));
+    registry_->OnHeartbeat(vm_id, hb, /*via_http=*/true);
+    return reply(Ok());
+  }
+  if (parts.size() == 5 && parts[4] == "events" && post) {
+    auto ev = ParseEvent(req.body);
+    if (!ev.ok()) return reply(BadRequest(ev.status()));
+    registry_->OnEvent(vm_id, std::move(*ev), /*via_http=*/true);
+    return reply(Ok());
+  }
+  if (parts.size() == 5 && parts[4] == "commands" && get) {
+    std::string out = "{\"commands\":[";
+    bool first = true;
+    for (const auto& c : registry_->PollCommands(vm_id)) {
+      out += (first ? "" : ",") + ToJson(c);
+      first = false;
+    }
+    return reply(HttpResponse{200, out + "]}", "application/json"});
+  }
+  if (parts.size() == 5 && parts[4] == "commands" && post) {
+    return PostCommand(vm_id, req, std::move(reply));
+  }
+  if (parts.size() == 7 && parts[4] == "commands" && parts[6] == "ack" && post) {
+    commands::CommandAck ack;
+    if (auto st = FromJson(req.body, &ack); !st.ok()) return reply(BadRequest(st));
+    if (!ack.command_id().empty() && ack.command_id() != parts[5]) {
+      return reply(JsonError(400, "bad_request",
+                             "command_id in the body (" + ack.command_id() +
+                                 ") differs from the path (" + parts[5] + ")"));
+    }
+    ack.set_command_id(parts[5]);
+    registry_->OnAck(vm_id, ack);
+    return reply(Ok());
+  }
+  reply(JsonError(405, "method_not_allowed", req.method + " " + req.path + " is not supported"));
+}
+
+void AgentHttpApi::PostCommand(const std::string& vm_id, const HttpRequest& req,
+                               HttpReply reply) {
+  commands::Command cmd;
+  if (auto st = FromJson(req.body, &cmd); !st.ok()) return reply(BadRequest(st));
+  Duration wait{};
+  if (auto it = req.query.find("wait"); it != req.query.end()) {
+    auto d = ParseDuration(it->second);
+    if (!d.ok()) return reply(BadRequest(absl::InvalidArgumentError("wait: " + std::string(d.status().message()))));
+    wait = *d;
+  }
+  CommandCallback done;
+  if (wait > Duration::zero()) {
+    done = [reply](const CommandResult& r) {
+      if (!r.status.ok()) {
+        reply(JsonError(504, "no_ack", std::string(r.status.message())));
+        return;
+      }
+      commands::CommandAck ack;
+      ack.set_command_id(r.command_id);
+      ack.set_success(r.success);
+      ack.set_message(r.message);
+      ack.mutable_result()->insert(r.result.begin(), r.result.end());
+      reply(Json(200, ack));
+    };
+  }
+  auto id = registry_->SendCommand(vm_id, std::move(cmd), std::move(done));
+  if (!id.ok()) {
+    const int code = id.status().code() == absl::StatusCode::kResourceExhausted ? 429 : 400;
+    return reply(JsonError(code, code == 429 ? "too_many_pending" : "bad_request",
+                           std::string(id.status().message())));
+  }
+  if (wait > Duration::zero()) {
+    std::lock_guard l(mu_);
+    waits_.emplace(clock_->Now() + wait, reply);  // whichever answers first wins
+    return;
+  }
+  reply(HttpResponse{202, "{\"id\":\"" + *id + "\"}", "application/json"});
+}
+
+void AgentHttpApi::Tick() {
+  std::vector<HttpReply> expired;
+  {
+    std::lock_guard l(mu_);
+    const MonoTime now = clock_->Now();
+    while (!waits_.empty() && waits_.begin()->first <= now) {
+      expired.push_back(std::move(waits_.begin()->second));
+      waits_.erase(waits_.begin());
+    }
+  }
+  for (auto& r : expired) r(JsonError(504, "no_ack", "no ack within the wait time"));
+}
+
+}  // namespace miglet

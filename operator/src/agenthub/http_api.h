@@ -1,0 +1,43 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "agent_registry.h"
+#include "miglet/common/http.h"
+
+namespace miglet {
+
+// The contract's HTTP JSON API over the same registry the gRPC streams use:
+//   POST /api/v1/vms/{vm_id}/events              an event
+//   POST /api/v1/vms/{vm_id}/heartbeat           a heartbeat
+//   GET  /api/v1/vms/{vm_id}/commands            pending commands for that VM
+//   POST /api/v1/vms/{vm_id}/commands/{id}/ack   an ack for a polled command
+//   GET  /health (and /healthz, /readyz)
+// and, for operators and tools (miglet's own additions):
+//   GET  /api/v1/vms                             every agent the hub knows
+//   GET  /api/v1/vms/{vm_id}                     one agent
+//   POST /api/v1/vms/{vm_id}/commands[?wait=10s] queue a command; with wait, answer with the
+//                                                agent's ack (or 504 when none came in time)
+class AgentHttpApi {
+ public:
+  AgentHttpApi(AgentRegistry* registry, std::shared_ptr<Clock> clock);
+
+  void Handle(const HttpRequest& req, HttpReply reply);
+  // Answers waits whose time is up. Called by the hub's timer.
+  void Tick();
+
+ private:
+  void PostCommand(const std::string& vm_id, const HttpRequest& req, HttpReply reply);
+
+  AgentRegistry* registry_;
+  std::shared_ptr<Clock> clock_;
+  std::mutex mu_;
+  std::multimap<MonoTime, HttpReply> waits_;
+};
+
+// JSON for an agent, as the API shows it.
+std::string AgentInfoToJson(const AgentInfo& info);
+
+}  // namespace miglet
