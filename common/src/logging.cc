@@ -59,16 +59,25 @@ absl::StatusOr<spdlog::level::level_enum> ParseLogLevel(std::string_view s) {
                                     "\" (want trace, debug, info, warn or error)");
 }
 
-void InitLogging(std::string_view name, LogFormat format, spdlog::level::level_enum level) {
-  auto logger = spdlog::stderr_color_mt(std::string(name));
+namespace {
+void ApplyFormat(spdlog::logger& logger, LogFormat format) {
   if (format == LogFormat::kJson) {
     auto f = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
     f->add_flag<JsonEscapedMessage>('*').set_pattern(
         R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","logger":"%n","msg":"%*"})");
-    logger->set_formatter(std::move(f));
+    logger.set_formatter(std::move(f));
   } else {
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %n: %v");
+    logger.set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %n: %v");
   }
+}
+}  // namespace
+
+void SetLogFormat(LogFormat format) { ApplyFormat(*spdlog::default_logger(), format); }
+
+void InitLogging(std::string_view name, LogFormat format, spdlog::level::level_enum level) {
+  spdlog::drop(std::string(name));
+  auto logger = spdlog::stderr_color_mt(std::string(name));
+  ApplyFormat(*logger, format);
   logger->set_level(level);
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);

@@ -3,6 +3,7 @@
 #include <prometheus/registry.h>
 
 #include <csignal>
+#include <optional>
 #include <cstdio>
 #include <fstream>
 #include <iostream>

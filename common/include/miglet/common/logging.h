@@ -19,5 +19,7 @@ absl::StatusOr<spdlog::level::level_enum> ParseLogLevel(std::string_view s);
 // logger and msg (message escaped).
 void InitLogging(std::string_view name, LogFormat format, spdlog::level::level_enum level);
 absl::Status SetLogLevel(std::string_view level);
+// Switches the default logger between text and JSON lines at run time.
+void SetLogFormat(LogFormat format);
 
 }  // namespace miglet
