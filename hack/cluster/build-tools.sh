@@ -46,7 +46,8 @@ done
 # Static binaries like upstream's release builds; -trimpath and -s -w keep them small
 # and independent of where the module cache lives. -mod=readonly: go.sum is the pin.
 export CGO_ENABLED=0
-export GOFLAGS="$("$GO" env GOFLAGS) -trimpath -mod=readonly"
+GOFLAGS="$("$GO" env GOFLAGS) -trimpath -mod=readonly"
+export GOFLAGS
 go_version=$("$GO" env GOVERSION)
 
 # Version of a module as required by the go.mod in the current directory.

@@ -1,0 +1,29 @@
+# Shared by up.sh, down.sh and env.sh: where things live. Sourced, not run.
+# shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this
+
+MIGLET_CLUSTER_HACK=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+MIGLET_REPO_ROOT=$(cd "$MIGLET_CLUSTER_HACK/../.." && pwd)
+MIGLET_TOOLS_BIN=${MIGLET_TOOLS_DIR:-$MIGLET_REPO_ROOT/build/tools}/bin
+CLUSTER_DIR=${MIGLET_CLUSTER_DIR:-$MIGLET_REPO_ROOT/build/cluster}
+
+# Written by up.sh: MIGLET_ETCD_PORT, MIGLET_ETCD_PEER_PORT, MIGLET_APISERVER_PORT, MIGLET_KCM_PORT.
+PORTS_FILE=$CLUSTER_DIR/ports.env
+# down.sh deletes a state dir only if up.sh made it (this file is in it), never any other.
+MARKER=$CLUSTER_DIR/.miglet-cluster
+# Stop order; start order is the reverse.
+COMPONENTS=(kube-controller-manager kube-apiserver etcd)
+
+pid_file() { echo "$CLUSTER_DIR/run/$1.pid"; }
+
+# Prints the pid of a component if it is running: the pid file names a live process
+# that is still that binary (guards against a recycled pid).
+running_pid() {
+  local f pid exe
+  f=$(pid_file "$1")
+  [[ -s $f ]] || return 1
+  pid=$(<"$f")
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
+  [[ ${exe##*/} == "$1" || ${exe##*/} == "$1 (deleted)" ]] || return 1
+  echo "$pid"
+}
