@@ -11,6 +11,8 @@
 #include "miglet/agent/stream_client.h"
 #include "miglet/common/duration.h"
 #include "miglet/common/flags.h"
+#include "miglet/common/http.h"
+#include "miglet/common/runtime.h"
 #include "miglet/common/logging.h"
 #include "miglet/common/status.h"
 
@@ -91,6 +93,8 @@ int Run(int argc, char** argv) {
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
+  TuneRuntimeForServing();
+  InitHttpThreads(2);
   InitLogging("miglet", *ParseLogFormat(cfg.log_format), *ParseLogLevel(cfg.log_level));
 
   auto registry = std::make_shared<prometheus::Registry>();

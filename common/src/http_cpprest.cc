@@ -2,6 +2,7 @@
 // caught here and becomes a Status or a 500 reply.
 #include <cpprest/http_client.h>
 #include <cpprest/http_listener.h>
+#include <pplx/threadpool.h>
 
 #include <mutex>
 
@@ -13,6 +14,14 @@ namespace miglet {
 
 namespace http = web::http;
 using web::http::experimental::listener::http_listener;
+
+void InitHttpThreads(size_t n) {
+  try {
+    crossplat::threadpool::initialize_with_threads(n);
+  } catch (const std::exception&) {
+    // Already initialized: keep the existing pool.
+  }
+}
 
 HttpResponse JsonError(int status, std::string_view code, std::string_view message) {
   web::json::value err = web::json::value::object();

@@ -12,6 +12,8 @@
 #include "miglet/common/config.h"
 #include "miglet/common/duration.h"
 #include "miglet/common/flags.h"
+#include "miglet/common/http.h"
+#include "miglet/common/runtime.h"
 #include "miglet/common/logging.h"
 #include "miglet/common/status.h"
 #include "miglet/operator/agent_hub_server.h"
@@ -173,6 +175,8 @@ int Run(int argc, char** argv) {
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
+  TuneRuntimeForServing();
+  InitHttpThreads(4);
   InitLogging("mig-controller", *ParseLogFormat(cfg.log_format), *ParseLogLevel(cfg.log_level));
 
   auto registry = std::make_shared<prometheus::Registry>();

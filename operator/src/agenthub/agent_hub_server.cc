@@ -98,6 +98,9 @@ class AgentHubServerImpl final : public AgentHubServer {
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                                ms(options_.min_client_ping_interval));
+    // Agents send small messages: bandwidth-delay probing buys nothing and costs a PING round
+    // trip after received data on every connection.
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
     server_ = builder.BuildAndStart();
     if (!server_ || grpc_port_ == 0) {
       return absl::UnavailableError("cannot serve gRPC on " + addr +

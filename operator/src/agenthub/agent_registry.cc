@@ -66,6 +66,7 @@ void AgentRegistry::UpdateConnectedGaugeLocked() {
 }
 
 void AgentRegistry::RunDeferred(Deferred& d) {
+  if (d.changes.empty() && d.events.empty() && d.completions.empty()) return;  // the common case
   std::function<void(const AgentInfo&)> change_hook;
   std::function<void(const commands::EventNotification&)> event_hook;
   {

@@ -53,6 +53,10 @@ class HttpClient {
 // base_url like "http://127.0.0.1:8080".
 absl::StatusOr<std::unique_ptr<HttpClient>> MakeHttpClient(std::string base_url, Duration timeout);
 
+// Sizes the HTTP library's shared thread pool (cpprestsdk defaults to 40 threads). Call once,
+// before any server or client is made; later calls do nothing.
+void InitHttpThreads(size_t n);
+
 // A JSON error body: {"error": {"code": code, "message": message}}.
 HttpResponse JsonError(int status, std::string_view code, std::string_view message);
 

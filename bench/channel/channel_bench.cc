@@ -1,0 +1,499 @@
+// bench/channel: N simulated agents in this process against mig-controller in its own process.
+// Prints figures; asserts nothing about time.
+//
+//   channel_bench --agents=1000,10000 --heartbeat-interval=10s --window=20s --runs=3
+//
+// Per run: time for all N to connect (connect -> connect_ack), heartbeats/s the controller
+// ingested (its own counter), controller CPU seconds per 1,000 heartbeats, command round trip
+// p50/p99 while all N are connected (HTTP POST ?wait -> agent ack -> answer), controller RSS
+// per connected agent, controller threads. Medians over the runs at the end.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "miglet/commands/commands.grpc.pb.h"
+#include "miglet/common/duration.h"
+#include "miglet/common/flags.h"
+#include "miglet/common/http.h"
+#include "miglet/common/runtime.h"
+
+namespace miglet {
+namespace {
+
+using commands::ControllerMessage;
+using commands::MIGletMessage;
+using Clock = std::chrono::steady_clock;
+
+struct ProcStats {
+  double cpu_seconds = 0;
+  long rss_kib = 0;
+  int threads = 0;
+};
+
+ProcStats ReadProc(pid_t pid) {
+  ProcStats s;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  // Fields after the command name (which may contain spaces) start after the last ')'.
+  auto rest = line.substr(line.rfind(')') + 2);
+  std::vector<std::string> f = absl::StrSplit(rest, ' ');
+  if (f.size() > 13) {
+    const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+    s.cpu_seconds = (std::stod(f[11]) + std::stod(f[12])) / hz;
+  }
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) s.rss_kib = std::stol(line.substr(6));
+    if (line.rfind("Threads:", 0) == 0) s.threads = std::stoi(line.substr(8));
+  }
+  return s;
+}
+
+class Agent;
+
+struct Shared {
+  std::mutex mu;
+  std::condition_variable cv;
+  int connected = 0;
+  int failed = 0;
+  std::atomic<uint64_t> heartbeats{0};
+  std::atomic<uint64_t> commands{0};
+};
+
+// One simulated agent: a callback reactor with one write in flight and a small queue.
+class Agent final : public grpc::ClientBidiReactor<MIGletMessage, ControllerMessage> {
+ public:
+  Agent(int index, const std::string& target, Shared* shared) : index_(index), shared_(shared) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // one connection per agent, as in life
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+    channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+    stub_ = commands::CommandService::NewStub(channel_);
+    vm_id_ = "bench-vm-" + std::to_string(index);
+  }
+
+  void Begin() {
+    MIGletMessage m;
+    auto* c = m.mutable_connect();
+    c->set_vm_id(vm_id_);
+    c->set_pool_id("bench-pool");
+    c->set_org_id("bench-org");
+    c->set_version("bench");
+    stub_->async()->StreamCommands(&ctx_, this);
+    Enqueue(std::move(m));
+    StartRead(&in_);
+    StartCall();
+  }
+
+  void Heartbeat() {
+    if (!established_.load()) return;
+    MIGletMessage m;
+    auto* hb = m.mutable_heartbeat();
+    hb->set_vm_id(vm_id_);
+    hb->set_pool_id("bench-pool");
+    hb->set_org_id("bench-org");
+    hb->set_miglet_state("idle");
+    hb->set_timestamp(std::time(nullptr));
+    auto* h = hb->mutable_health();
+    h->set_cpu_usage_percent(12.5);
+    h->set_memory_usage_percent(40.1);
+    h->set_disk_usage_percent(55.0);
+    h->set_memory_total_bytes(8LL << 30);
+    h->set_memory_used_bytes(3LL << 30);
+    h->set_disk_total_bytes(100LL << 30);
+    h->set_disk_used_bytes(55LL << 30);
+    auto* r = hb->mutable_runner_state();
+    r->set_state("idle");
+    r->set_configured(true);
+    r->set_runner_name(vm_id_);
+    r->add_labels("self-hosted");
+    r->add_labels("linux");
+    r->add_labels("x64");
+    Enqueue(std::move(m));
+    shared_->heartbeats.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void Stop() { ctx_.TryCancel(); }
+  bool done() {
+    std::lock_guard l(mu_);
+    return done_;
+  }
+  const std::string& vm_id() const { return vm_id_; }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    if (in_.has_connect_ack()) {
+      established_ = true;
+      {
+        std::lock_guard l(shared_->mu);
+        ++shared_->connected;
+      }
+      shared_->cv.notify_all();
+    } else if (in_.has_command()) {
+      MIGletMessage m;
+      auto* a = m.mutable_command_ack();
+      a->set_command_id(in_.command().id());
+      a->set_success(true);
+      a->set_message("ok");
+      Enqueue(std::move(m));
+      shared_->commands.fetch_add(1, std::memory_order_relaxed);
+    }
+    StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    const MIGletMessage* next = nullptr;
+    {
+      std::lock_guard l(mu_);
+      q_.pop_front();
+      if (ok && !q_.empty()) {
+        next = &q_.front();
+      } else {
+        writing_ = false;
+        if (!ok) q_.clear();
+      }
+    }
+    if (next) StartWrite(next);
+  }
+
+  void OnDone(const grpc::Status& s) override {
+    {
+      std::lock_guard l(mu_);
+      done_ = true;
+    }
+    if (!established_) {
+      std::lock_guard l(shared_->mu);
+      ++shared_->failed;
+      if (shared_->failed <= 3) {
+        std::cerr << "agent " << index_ << " failed: " << s.error_code() << " "
+                  << s.error_message() << "\n";
+      }
+    }
+    shared_->cv.notify_all();
+  }
+
+ private:
+  void Enqueue(MIGletMessage m) {
+    const MIGletMessage* start = nullptr;
+    {
+      std::lock_guard l(mu_);
+      if (done_ || q_.size() > 64) return;  // a stuck stream: drop rather than grow
+      q_.push_back(std::move(m));
+      if (!writing_) {
+        writing_ = true;
+        start = &q_.front();
+      }
+    }
+    if (start) StartWrite(start);
+  }
+
+  int index_;
+  Shared* shared_;
+  std::string vm_id_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<commands::CommandService::Stub> stub_;
+  grpc::ClientContext ctx_;
+  ControllerMessage in_;
+  std::mutex mu_;
+  std::deque<MIGletMessage> q_;
+  bool writing_ = false;
+  bool done_ = false;
+  std::atomic<bool> established_{false};
+};
+
+struct Controller {
+  pid_t pid = -1;
+  int grpc_port = 0, http_port = 0, metrics_port = 0;
+};
+
+Controller StartController(const std::string& path, const std::string& info_file) {
+  std::remove(info_file.c_str());
+  Controller c;
+  c.pid = fork();
+  if (c.pid == 0) {
+    execl(path.c_str(), path.c_str(), "--bind-address=127.0.0.1", "--grpc-port=0",
+          "--http-port=0", "--metrics-port=0", "--log-level=warn",
+          ("--listen-info-file=" + info_file).c_str(), static_cast<char*>(nullptr));
+    perror("exec mig-controller");
+    _exit(127);
+  }
+  // The controller writes the file atomically once it serves.
+  for (int i = 0; i < 1000; ++i) {
+    std::ifstream in(info_file);
+    std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!s.empty()) {
+      sscanf(s.c_str(), "{\"grpc_port\":%d,\"http_port\":%d,\"metrics_port\":%d", &c.grpc_port,
+             &c.http_port, &c.metrics_port);
+      return c;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::cerr << "mig-controller did not start\n";
+  exit(1);
+}
+
+double ScrapeCounter(HttpClient& metrics, const std::string& name) {
+  auto r = metrics.Do("GET", "/metrics", "");
+  if (!r.ok()) return -1;
+  std::istringstream in(r->body);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+  }
+  return -1;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return -1;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+double Median(std::vector<double> v) { return Percentile(std::move(v), 0.5); }
+
+struct RunResult {
+  double connect_s, hb_per_s, cpu_per_1k_hb, rtt_p50_ms, rtt_p99_ms, rss_per_agent_kib;
+  double cpu_per_s;
+  int threads;
+  int failed;
+  size_t rtt_samples;
+};
+
+RunResult RunOnce(const std::string& controller_path, int n, Duration hb_interval,
+                  Duration window, int cmd_rate) {
+  const std::string info = "/tmp/channel-bench-" + std::to_string(getpid()) + ".json";
+  Controller ctl = StartController(controller_path, info);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const ProcStats base = ReadProc(ctl.pid);
+  auto http = std::move(*MakeHttpClient("http://127.0.0.1:" + std::to_string(ctl.http_port),
+                                        std::chrono::seconds(10)));
+  auto metrics = std::move(*MakeHttpClient(
+      "http://127.0.0.1:" + std::to_string(ctl.metrics_port), std::chrono::seconds(10)));
+
+  Shared shared;
+  const std::string target = "127.0.0.1:" + std::to_string(ctl.grpc_port);
+  std::vector<std::unique_ptr<Agent>> agents;
+  agents.reserve(n);
+  const auto t0 = Clock::now();
+  constexpr int kInFlight = 200;  // connects in progress at once, like a rollout would
+  for (int i = 0; i < n; ++i) {
+    {
+      std::unique_lock l(shared.mu);
+      shared.cv.wait(l, [&] { return i - shared.connected - shared.failed < kInFlight; });
+    }
+    agents.push_back(std::make_unique<Agent>(i, target, &shared));
+    agents.back()->Begin();
+  }
+  {
+    std::unique_lock l(shared.mu);
+    shared.cv.wait(l, [&] { return shared.connected + shared.failed == n; });
+  }
+  const double connect_s = std::chrono::duration<double>(Clock::now() - t0).count();
+
+  // Heartbeats: each agent on its own phase within the interval.
+  std::atomic<bool> stop{false};
+  std::thread ticker([&] {
+    const auto start = Clock::now();
+    std::vector<Clock::time_point> due(n);
+    std::mt19937 rng(42);
+    std::uniform_real_distribution<double> phase(0, 1);
+    for (int i = 0; i < n; ++i) {
+      due[i] = start + std::chrono::duration_cast<Clock::duration>(hb_interval * phase(rng));
+    }
+    while (!stop) {
+      const auto now = Clock::now();
+      for (int i = 0; i < n; ++i) {
+        if (due[i] <= now) {
+          agents[i]->Heartbeat();
+          due[i] += hb_interval;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+
+  // Let one full heartbeat interval pass so every agent is in its steady state.
+  std::this_thread::sleep_for(hb_interval);
+
+  // Phase 1: heartbeats only, to price their ingest.
+  const ProcStats before = ReadProc(ctl.pid);
+  const double hb_before = ScrapeCounter(*metrics, "mig_controller_heartbeats_received_total");
+  const auto h0 = Clock::now();
+  std::this_thread::sleep_for(window);
+  const double hb_secs = std::chrono::duration<double>(Clock::now() - h0).count();
+  const ProcStats after = ReadProc(ctl.pid);
+  const double hb_after = ScrapeCounter(*metrics, "mig_controller_heartbeats_received_total");
+
+  // Phase 2: commands at `cmd_rate`/s to random agents, spread over 4 callers, heartbeats on.
+  const auto w0 = Clock::now();
+  std::mutex lat_mu;
+  std::vector<double> latencies;
+  std::vector<std::thread> callers;
+  const int kCallers = 4;
+  for (int c = 0; c < kCallers; ++c) {
+    callers.emplace_back([&, c] {
+      auto client = std::move(*MakeHttpClient(
+          "http://127.0.0.1:" + std::to_string(ctl.http_port), std::chrono::seconds(10)));
+      std::mt19937 rng(c);
+      const auto period = std::chrono::duration<double>(kCallers / static_cast<double>(cmd_rate));
+      auto next = Clock::now();
+      while (Clock::now() - w0 < window) {
+        next += std::chrono::duration_cast<Clock::duration>(period);
+        std::this_thread::sleep_until(next);
+        const int i = static_cast<int>(rng() % static_cast<unsigned>(n));
+        const auto s = Clock::now();
+        auto r = client->Do("POST", "/api/v1/vms/" + agents[i]->vm_id() + "/commands?wait=5s",
+                            R"({"type":"set_log_level","string_params":{"level":"info"}})");
+        const double ms = std::chrono::duration<double, std::milli>(Clock::now() - s).count();
+        if (r.ok() && r->status == 200) {
+          std::lock_guard l(lat_mu);
+          latencies.push_back(ms);
+        }
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  const ProcStats end = ReadProc(ctl.pid);
+
+  stop = true;
+  ticker.join();
+  RunResult r{};
+  r.connect_s = connect_s;
+  r.hb_per_s = (hb_after - hb_before) / hb_secs;
+  const double cpu = after.cpu_seconds - before.cpu_seconds;
+  r.cpu_per_s = cpu / hb_secs;
+  r.cpu_per_1k_hb = (hb_after - hb_before) > 0 ? cpu / ((hb_after - hb_before) / 1000.0) : -1;
+  r.rtt_p50_ms = Percentile(latencies, 0.5);
+  r.rtt_p99_ms = Percentile(latencies, 0.99);
+  r.rtt_samples = latencies.size();
+  r.rss_per_agent_kib = static_cast<double>(end.rss_kib - base.rss_kib) / n;
+  r.threads = end.threads;
+  r.failed = shared.failed;
+
+  for (auto& a : agents) a->Stop();
+  for (auto& a : agents) {
+    while (!a->done()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  kill(ctl.pid, SIGTERM);
+  int status;
+  waitpid(ctl.pid, &status, 0);
+  std::remove(info.c_str());
+  return r;
+}
+
+int Main(int argc, char** argv) {
+  TuneRuntimeForServing();
+  InitHttpThreads(8);
+  std::string controller = MIGLET_CONTROLLER_PATH;
+  std::vector<int> sizes = {1000};
+  Duration hb = std::chrono::seconds(10), window = std::chrono::seconds(20);
+  int runs = 3, rate = 50;
+  FlagSet flags("channel_bench",
+                "Opens N simulated agents against a mig-controller process and prints figures.");
+  flags.String("controller", "PATH", "mig-controller binary", [&](const std::string& v) { controller = v; });
+  flags.Value("agents", "N[,N...]", "agent counts to run (default 1000)", [&](const std::string& v) {
+    sizes.clear();
+    for (auto p : absl::StrSplit(v, ',')) {
+      int n;
+      if (!absl::SimpleAtoi(p, &n) || n <= 0) return absl::InvalidArgumentError("bad count");
+      sizes.push_back(n);
+    }
+    return absl::OkStatus();
+  });
+  flags.Value("heartbeat-interval", "DURATION", "per agent (default 10s)", [&](const std::string& v) {
+    auto d = ParseDuration(v);
+    if (!d.ok()) return d.status();
+    hb = *d;
+    return absl::OkStatus();
+  });
+  flags.Value("window", "DURATION", "measurement window (default 20s)", [&](const std::string& v) {
+    auto d = ParseDuration(v);
+    if (!d.ok()) return d.status();
+    window = *d;
+    return absl::OkStatus();
+  });
+  flags.Value("runs", "K", "runs per size; medians are reported (default 3)", [&](const std::string& v) {
+    return absl::SimpleAtoi(v, &runs) && runs > 0 ? absl::OkStatus()
+                                                  : absl::InvalidArgumentError("bad count");
+  });
+  flags.Value("command-rate", "R", "commands per second during the window (default 50)",
+              [&](const std::string& v) {
+                return absl::SimpleAtoi(v, &rate) && rate > 0
+                           ? absl::OkStatus()
+                           : absl::InvalidArgumentError("bad rate");
+              });
+  if (auto st = flags.Parse(argc, argv); !st.ok()) {
+    std::cerr << "channel_bench: " << st.message() << "\n";
+    return 2;
+  }
+  if (flags.help()) {
+    std::cout << flags.Usage();
+    return 0;
+  }
+  rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);  // the controller inherits it
+  signal(SIGPIPE, SIG_IGN);
+
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  std::printf("# channel_bench on %s: %ld cores, open-file limit %llu, heartbeat every %.0fs, "
+              "window %.0fs, %d commands/s\n",
+              host, sysconf(_SC_NPROCESSORS_ONLN), static_cast<unsigned long long>(rl.rlim_cur),
+              ToSeconds(hb), ToSeconds(window), rate);
+  std::printf("%-7s %-4s %10s %10s %12s %10s %10s %9s %10s %8s %7s\n", "agents", "run",
+              "connect_s", "hb_per_s", "cpu_s/1k_hb", "cpu_s/s", "rtt_p50_ms", "rtt_p99", "KiB/agent",
+              "threads", "failed");
+  for (int n : sizes) {
+    std::vector<RunResult> rs;
+    for (int k = 0; k < runs; ++k) {
+      rs.push_back(RunOnce(controller, n, hb, window, rate));
+      const auto& r = rs.back();
+      std::printf("%-7d %-4d %10.2f %10.0f %12.4f %10.3f %10.2f %9.2f %10.1f %8d %7d\n", n, k + 1,
+                  r.connect_s, r.hb_per_s, r.cpu_per_1k_hb, r.cpu_per_s, r.rtt_p50_ms,
+                  r.rtt_p99_ms, r.rss_per_agent_kib, r.threads, r.failed);
+      std::fflush(stdout);
+    }
+    auto med = [&](auto f) {
+      std::vector<double> v;
+      for (const auto& r : rs) v.push_back(f(r));
+      return Median(v);
+    };
+    std::printf("%-7d %-4s %10.2f %10.0f %12.4f %10.3f %10.2f %9.2f %10.1f %8.0f %7.0f\n", n, "med",
+                med([](auto& r) { return r.connect_s; }), med([](auto& r) { return r.hb_per_s; }),
+                med([](auto& r) { return r.cpu_per_1k_hb; }),
+                med([](auto& r) { return r.cpu_per_s; }),
+                med([](auto& r) { return r.rtt_p50_ms; }),
+                med([](auto& r) { return r.rtt_p99_ms; }),
+                med([](auto& r) { return r.rss_per_agent_kib; }),
+                med([](auto& r) { return static_cast<double>(r.threads); }),
+                med([](auto& r) { return static_cast<double>(r.failed); }));
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace miglet
+
+int main(int argc, char** argv) { return miglet::Main(argc, argv); }
