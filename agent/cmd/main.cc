@@ -12,8 +12,8 @@
 #include "miglet/common/duration.h"
 #include "miglet/common/flags.h"
 #include "miglet/common/http.h"
-#include "miglet/common/runtime.h"
 #include "miglet/common/logging.h"
+#include "miglet/common/runtime.h"
 #include "miglet/common/status.h"
 
 namespace miglet {
@@ -28,7 +28,8 @@ int Run(int argc, char** argv) {
                 "The miglet agent: keeps a command stream to mig-controller, heartbeats, and runs\n"
                 "the controller's commands. Precedence: flags > MIGLET_* environment > --config\n"
                 "file > defaults (MIGLET_CONTROLLER_GRPC_ENDPOINT sets controller.grpc_endpoint).");
-  flags.String("config", "FILE", "YAML config file", [&](const std::string& v) { config_file = v; });
+  flags.String("config", "FILE", "YAML config file",
+               [&](const std::string& v) { config_file = v; });
   auto str = [&](const std::string& name, const std::string& key, const std::string& help,
                  std::string AgentConfig::*field) {
     flags.String(name, "VALUE", help, [&overrides, field, key](const std::string& v) {
@@ -103,7 +104,8 @@ int Run(int argc, char** argv) {
     try {
       exposer = std::make_unique<prometheus::Exposer>(cfg.metrics_listen);
       exposer->RegisterCollectable(registry);
-      spdlog::info("metrics on {} (port {})", cfg.metrics_listen, exposer->GetListeningPorts().at(0));
+      spdlog::info("metrics on {} (port {})", cfg.metrics_listen,
+                   exposer->GetListeningPorts().at(0));
     } catch (const std::exception& e) {
       spdlog::error("cannot serve metrics on {}: {}", cfg.metrics_listen, e.what());
       return 1;
@@ -112,9 +114,8 @@ int Run(int argc, char** argv) {
 
   std::unique_ptr<StreamClient> client;
   CommandDispatcher dispatcher;
-  dispatcher.Register("set_log_level", [&](const commands::Command& c) {
-    return ApplySetLogLevel(c, &cfg);
-  });
+  dispatcher.Register("set_log_level",
+                      [&](const commands::Command& c) { return ApplySetLogLevel(c, &cfg); });
   dispatcher.Register("update_config", [&](const commands::Command& c) {
     return ApplyUpdateConfig(c, &cfg, client.get());
   });

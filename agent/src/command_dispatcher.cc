@@ -16,8 +16,8 @@ commands::CommandAck CommandDispatcher::Handle(const commands::Command& cmd) {
   if (it == handlers_.end()) {
     std::string known;
     for (const auto& [type, _] : handlers_) known += (known.empty() ? "" : ", ") + type;
-    auto ack = MakeAck(false, "unknown command type \"" + cmd.type() +
-                                  "\" (this agent supports: " + known + ")");
+    auto ack = MakeAck(
+        false, "unknown command type \"" + cmd.type() + "\" (this agent supports: " + known + ")");
     ack.set_command_id(cmd.id());
     return ack;
   }

@@ -61,8 +61,9 @@ absl::Status ValidateAgentConfig(const AgentConfig& c) {
   if (c.vm_id.empty()) return bad("vm_id", "is required (or set MIGLET_VM_ID)");
   if (c.pool_id.empty()) return bad("pool_id", "is required (or set MIGLET_POOL_ID)");
   if (c.controller_endpoint.empty() && c.controller_grpc_endpoint.empty()) {
-    return bad("controller.grpc_endpoint", "one of controller.grpc_endpoint or "
-                                           "controller.endpoint is required");
+    return bad("controller.grpc_endpoint",
+               "one of controller.grpc_endpoint or "
+               "controller.endpoint is required");
   }
   if (!c.controller_grpc_endpoint.empty()) {
     auto hp = SplitHostPort(c.controller_grpc_endpoint);

@@ -54,7 +54,9 @@ class Call final : public grpc::ClientBidiReactor<MIGletMessage, ControllerMessa
   enum class Kind { kNone, kConnect, kHeartbeat, kOutbox };
 
   Call(StreamClientImpl* owner, std::shared_ptr<grpc::Channel> channel, MIGletMessage connect)
-      : owner_(owner), channel_(std::move(channel)), stub_(commands::CommandService::NewStub(channel_)) {
+      : owner_(owner),
+        channel_(std::move(channel)),
+        stub_(commands::CommandService::NewStub(channel_)) {
     cur_ = std::move(connect);
   }
 
@@ -189,7 +191,9 @@ class StreamClientImpl final : public StreamClient {
   void SetOutboxInFlightLocked(bool v) { outbox_in_flight_ = v; }
   ChannelMetrics& metrics() { return metrics_; }
   const StreamClientOptions& options() const { return options_; }
-  void UpdateQueuedGaugeLocked() { metrics_.outbound_queued.Set(static_cast<double>(outbox_.size())); }
+  void UpdateQueuedGaugeLocked() {
+    metrics_.outbound_queued.Set(static_cast<double>(outbox_.size()));
+  }
   // Not under mu_.
   void EnqueueCommand(const commands::Command& cmd) {
     metrics_.CommandReceived(cmd.type());
@@ -356,10 +360,10 @@ class StreamClientImpl final : public StreamClient {
     Attempt a;
     a.established = call->established;
     if (call->established) a.healthy_for = clock_->Now() - call->established_at;
-    a.why = !call->rejected.empty()
-                ? "connect refused: " + call->rejected
-                : (call->established ? "" : "could not establish: ") +
-                      std::to_string(call->status.error_code()) + " " + call->status.error_message();
+    a.why = !call->rejected.empty() ? "connect refused: " + call->rejected
+                                    : (call->established ? "" : "could not establish: ") +
+                                          std::to_string(call->status.error_code()) + " " +
+                                          call->status.error_message();
     call_.reset();
     outbox_in_flight_ = false;
     metrics_.connected.Set(0);
@@ -580,10 +584,10 @@ void Call::OnWriteDone(bool ok) {
     } else if (cur_kind_ == Kind::kHeartbeat) {
       if (ok) {
         owner_->metrics().heartbeats_sent.Increment();
-        owner_->metrics().last_heartbeat.Set(static_cast<double>(
-            std::chrono::duration_cast<std::chrono::seconds>(
-                std::chrono::system_clock::now().time_since_epoch())
-                .count()));
+        owner_->metrics().last_heartbeat.Set(
+            static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count()));
       } else {
         owner_->metrics().heartbeat_failures.Increment();
       }

@@ -36,8 +36,8 @@ TEST(LiveConfigTest, AppliesLiveKeys) {
 
 TEST(LiveConfigTest, RefusesWholeCommandWhenAnyKeyCannotChange) {
   AgentConfig c = Base();
-  auto ack = ApplyUpdateConfig(
-      Update({{"heartbeat.interval", "3s"}, {"vm_id", "other"}}), &c, nullptr);
+  auto ack =
+      ApplyUpdateConfig(Update({{"heartbeat.interval", "3s"}, {"vm_id", "other"}}), &c, nullptr);
   EXPECT_FALSE(ack.success());
   EXPECT_THAT(ack.message(), HasSubstr("vm_id: cannot change while running"));
   EXPECT_EQ(c.heartbeat_interval, std::chrono::seconds(15));  // nothing changed

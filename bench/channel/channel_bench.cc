@@ -183,8 +183,8 @@ class Agent final : public grpc::ClientBidiReactor<MIGletMessage, ControllerMess
       std::lock_guard l(shared_->mu);
       ++shared_->failed;
       if (shared_->failed <= 3) {
-        std::cerr << "agent " << index_ << " failed: " << s.error_code() << " "
-                  << s.error_message() << "\n";
+        std::cerr << "agent " << index_ << " failed: " << s.error_code() << " " << s.error_message()
+                  << "\n";
       }
     }
     shared_->cv.notify_all();
@@ -229,9 +229,9 @@ Controller StartController(const std::string& path, const std::string& info_file
   Controller c;
   c.pid = fork();
   if (c.pid == 0) {
-    execl(path.c_str(), path.c_str(), "--bind-address=127.0.0.1", "--grpc-port=0",
-          "--http-port=0", "--metrics-port=0", "--log-level=warn",
-          ("--listen-info-file=" + info_file).c_str(), static_cast<char*>(nullptr));
+    execl(path.c_str(), path.c_str(), "--bind-address=127.0.0.1", "--grpc-port=0", "--http-port=0",
+          "--metrics-port=0", "--log-level=warn", ("--listen-info-file=" + info_file).c_str(),
+          static_cast<char*>(nullptr));
     perror("exec mig-controller");
     _exit(127);
   }
@@ -278,16 +278,16 @@ struct RunResult {
   size_t rtt_samples;
 };
 
-RunResult RunOnce(const std::string& controller_path, int n, Duration hb_interval,
-                  Duration window, int cmd_rate) {
+RunResult RunOnce(const std::string& controller_path, int n, Duration hb_interval, Duration window,
+                  int cmd_rate) {
   const std::string info = "/tmp/channel-bench-" + std::to_string(getpid()) + ".json";
   Controller ctl = StartController(controller_path, info);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const ProcStats base = ReadProc(ctl.pid);
   auto http = std::move(*MakeHttpClient("http://127.0.0.1:" + std::to_string(ctl.http_port),
                                         std::chrono::seconds(10)));
-  auto metrics = std::move(*MakeHttpClient(
-      "http://127.0.0.1:" + std::to_string(ctl.metrics_port), std::chrono::seconds(10)));
+  auto metrics = std::move(*MakeHttpClient("http://127.0.0.1:" + std::to_string(ctl.metrics_port),
+                                           std::chrono::seconds(10)));
 
   Shared shared;
   const std::string target = "127.0.0.1:" + std::to_string(ctl.grpc_port);
@@ -351,8 +351,8 @@ RunResult RunOnce(const std::string& controller_path, int n, Duration hb_interva
   const int kCallers = 4;
   for (int c = 0; c < kCallers; ++c) {
     callers.emplace_back([&, c] {
-      auto client = std::move(*MakeHttpClient(
-          "http://127.0.0.1:" + std::to_string(ctl.http_port), std::chrono::seconds(10)));
+      auto client = std::move(*MakeHttpClient("http://127.0.0.1:" + std::to_string(ctl.http_port),
+                                              std::chrono::seconds(10)));
       std::mt19937 rng(c);
       const auto period = std::chrono::duration<double>(kCallers / static_cast<double>(cmd_rate));
       auto next = Clock::now();
@@ -409,32 +409,37 @@ int Main(int argc, char** argv) {
   int runs = 3, rate = 50;
   FlagSet flags("channel_bench",
                 "Opens N simulated agents against a mig-controller process and prints figures.");
-  flags.String("controller", "PATH", "mig-controller binary", [&](const std::string& v) { controller = v; });
-  flags.Value("agents", "N[,N...]", "agent counts to run (default 1000)", [&](const std::string& v) {
-    sizes.clear();
-    for (auto p : absl::StrSplit(v, ',')) {
-      int n;
-      if (!absl::SimpleAtoi(p, &n) || n <= 0) return absl::InvalidArgumentError("bad count");
-      sizes.push_back(n);
-    }
-    return absl::OkStatus();
-  });
-  flags.Value("heartbeat-interval", "DURATION", "per agent (default 10s)", [&](const std::string& v) {
-    auto d = ParseDuration(v);
-    if (!d.ok()) return d.status();
-    hb = *d;
-    return absl::OkStatus();
-  });
+  flags.String("controller", "PATH", "mig-controller binary",
+               [&](const std::string& v) { controller = v; });
+  flags.Value("agents", "N[,N...]", "agent counts to run (default 1000)",
+              [&](const std::string& v) {
+                sizes.clear();
+                for (auto p : absl::StrSplit(v, ',')) {
+                  int n;
+                  if (!absl::SimpleAtoi(p, &n) || n <= 0)
+                    return absl::InvalidArgumentError("bad count");
+                  sizes.push_back(n);
+                }
+                return absl::OkStatus();
+              });
+  flags.Value("heartbeat-interval", "DURATION", "per agent (default 10s)",
+              [&](const std::string& v) {
+                auto d = ParseDuration(v);
+                if (!d.ok()) return d.status();
+                hb = *d;
+                return absl::OkStatus();
+              });
   flags.Value("window", "DURATION", "measurement window (default 20s)", [&](const std::string& v) {
     auto d = ParseDuration(v);
     if (!d.ok()) return d.status();
     window = *d;
     return absl::OkStatus();
   });
-  flags.Value("runs", "K", "runs per size; medians are reported (default 3)", [&](const std::string& v) {
-    return absl::SimpleAtoi(v, &runs) && runs > 0 ? absl::OkStatus()
-                                                  : absl::InvalidArgumentError("bad count");
-  });
+  flags.Value(
+      "runs", "K", "runs per size; medians are reported (default 3)", [&](const std::string& v) {
+        return absl::SimpleAtoi(v, &runs) && runs > 0 ? absl::OkStatus()
+                                                      : absl::InvalidArgumentError("bad count");
+      });
   flags.Value("command-rate", "R", "commands per second during the window (default 50)",
               [&](const std::string& v) {
                 return absl::SimpleAtoi(v, &rate) && rate > 0
@@ -457,21 +462,22 @@ int Main(int argc, char** argv) {
 
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
-  std::printf("# channel_bench on %s: %ld cores, open-file limit %llu, heartbeat every %.0fs, "
-              "window %.0fs, %d commands/s\n",
-              host, sysconf(_SC_NPROCESSORS_ONLN), static_cast<unsigned long long>(rl.rlim_cur),
-              ToSeconds(hb), ToSeconds(window), rate);
-  std::printf("%-7s %-4s %10s %10s %12s %10s %10s %9s %10s %8s %7s\n", "agents", "run",
-              "connect_s", "hb_per_s", "cpu_s/1k_hb", "cpu_s/s", "rtt_p50_ms", "rtt_p99", "KiB/agent",
-              "threads", "failed");
+  std::printf(
+      "# channel_bench on %s: %ld cores, open-file limit %llu, heartbeat every %.0fs, "
+      "window %.0fs, %d commands/s\n",
+      host, sysconf(_SC_NPROCESSORS_ONLN), static_cast<unsigned long long>(rl.rlim_cur),
+      ToSeconds(hb), ToSeconds(window), rate);
+  std::printf("%-7s %-4s %10s %10s %12s %10s %10s %9s %10s %8s %7s\n", "agents", "run", "connect_s",
+              "hb_per_s", "cpu_s/1k_hb", "cpu_s/s", "rtt_p50_ms", "rtt_p99", "KiB/agent", "threads",
+              "failed");
   for (int n : sizes) {
     std::vector<RunResult> rs;
     for (int k = 0; k < runs; ++k) {
       rs.push_back(RunOnce(controller, n, hb, window, rate));
       const auto& r = rs.back();
       std::printf("%-7d %-4d %10.2f %10.0f %12.4f %10.3f %10.2f %9.2f %10.1f %8d %7d\n", n, k + 1,
-                  r.connect_s, r.hb_per_s, r.cpu_per_1k_hb, r.cpu_per_s, r.rtt_p50_ms,
-                  r.rtt_p99_ms, r.rss_per_agent_kib, r.threads, r.failed);
+                  r.connect_s, r.hb_per_s, r.cpu_per_1k_hb, r.cpu_per_s, r.rtt_p50_ms, r.rtt_p99_ms,
+                  r.rss_per_agent_kib, r.threads, r.failed);
       std::fflush(stdout);
     }
     auto med = [&](auto f) {
@@ -482,8 +488,7 @@ int Main(int argc, char** argv) {
     std::printf("%-7d %-4s %10.2f %10.0f %12.4f %10.3f %10.2f %9.2f %10.1f %8.0f %7.0f\n", n, "med",
                 med([](auto& r) { return r.connect_s; }), med([](auto& r) { return r.hb_per_s; }),
                 med([](auto& r) { return r.cpu_per_1k_hb; }),
-                med([](auto& r) { return r.cpu_per_s; }),
-                med([](auto& r) { return r.rtt_p50_ms; }),
+                med([](auto& r) { return r.cpu_per_s; }), med([](auto& r) { return r.rtt_p50_ms; }),
                 med([](auto& r) { return r.rtt_p99_ms; }),
                 med([](auto& r) { return r.rss_per_agent_kib; }),
                 med([](auto& r) { return static_cast<double>(r.threads); }),

@@ -20,9 +20,8 @@ Duration Backoff::Next() {
   const Duration base = current_;
   const double factor = 1.0 + policy_.jitter * (2.0 * uniform01_() - 1.0);
   ++attempts_;
-  const auto grown = std::chrono::duration_cast<Duration>(
-      std::chrono::duration<double, std::nano>(static_cast<double>(current_.count()) *
-                                               policy_.multiplier));
+  const auto grown = std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::nano>(
+      static_cast<double>(current_.count()) * policy_.multiplier));
   current_ = std::min(grown, policy_.max);
   return std::chrono::duration_cast<Duration>(
       std::chrono::duration<double, std::nano>(static_cast<double>(base.count()) * factor));

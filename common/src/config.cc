@@ -129,8 +129,7 @@ bool ConfigBinder::Lookup(const std::string& key, std::string* value, std::strin
   return false;
 }
 
-void ConfigBinder::Fail(const std::string& where, const std::string& key,
-                        const std::string& what) {
+void ConfigBinder::Fail(const std::string& where, const std::string& key, const std::string& what) {
   if (status_.ok()) status_ = absl::InvalidArgumentError(where + ": " + key + ": " + what);
 }
 

@@ -23,7 +23,8 @@ absl::StatusOr<Duration> ParseDuration(std::string_view s) {
     return absl::InvalidArgumentError("invalid duration \"" + t +
                                       "\" (use a number of seconds or e.g. 500ms, 15s, 1m30s)");
   }
-  if (d < absl::ZeroDuration()) return absl::InvalidArgumentError("negative duration \"" + t + "\"");
+  if (d < absl::ZeroDuration())
+    return absl::InvalidArgumentError("negative duration \"" + t + "\"");
   return absl::ToChronoNanoseconds(d);
 }
 

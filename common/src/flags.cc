@@ -16,8 +16,7 @@ void FlagSet::String(const std::string& name, const std::string& value_name,
                     }});
 }
 
-void FlagSet::Value(const std::string& name, const std::string& value_name,
-                    const std::string& help,
+void FlagSet::Value(const std::string& name, const std::string& value_name, const std::string& help,
                     std::function<absl::Status(const std::string&)> set) {
   flags_.push_back({name, value_name, help, true, std::move(set)});
 }
@@ -54,8 +53,8 @@ absl::Status FlagSet::Parse(int argc, char** argv) {
       name = name.substr(0, eq);
       has_value = true;
     }
-    auto it = std::find_if(flags_.begin(), flags_.end(),
-                           [&](const Flag& f) { return f.name == name; });
+    auto it =
+        std::find_if(flags_.begin(), flags_.end(), [&](const Flag& f) { return f.name == name; });
     if (it == flags_.end()) {
       return absl::InvalidArgumentError("unknown flag --" + name + " (see --help)");
     }

@@ -94,23 +94,23 @@ class CpprestHttpServer final : public HttpServer {
       SafeReply(req, JsonError(400, "bad_request", e.what()));
       return;
     }
-    req.extract_utf8string(true).then([this, req, r = std::move(r)](
-                                          pplx::task<std::string> body) mutable {
-      try {
-        r.body = body.get();
-      } catch (const std::exception& e) {
-        SafeReply(req, JsonError(400, "bad_request", std::string("reading body: ") + e.what()));
-        return;
-      }
-      auto once = std::make_shared<std::once_flag>();
-      try {
-        handler_(r, [req, once](HttpResponse resp) mutable {
-          std::call_once(*once, [&] { SafeReply(req, resp); });
+    req.extract_utf8string(true).then(
+        [this, req, r = std::move(r)](pplx::task<std::string> body) mutable {
+          try {
+            r.body = body.get();
+          } catch (const std::exception& e) {
+            SafeReply(req, JsonError(400, "bad_request", std::string("reading body: ") + e.what()));
+            return;
+          }
+          auto once = std::make_shared<std::once_flag>();
+          try {
+            handler_(r, [req, once](HttpResponse resp) mutable {
+              std::call_once(*once, [&] { SafeReply(req, resp); });
+            });
+          } catch (const std::exception& e) {
+            std::call_once(*once, [&] { SafeReply(req, JsonError(500, "internal", e.what())); });
+          }
         });
-      } catch (const std::exception& e) {
-        std::call_once(*once, [&] { SafeReply(req, JsonError(500, "internal", e.what())); });
-      }
-    });
   }
 
   static void SafeReply(http::http_request req, const HttpResponse& resp) {
@@ -170,8 +170,7 @@ std::unique_ptr<HttpServer> MakeHttpServer(std::string host, int port, HttpHandl
   return std::make_unique<CpprestHttpServer>(std::move(host), port, std::move(handler));
 }
 
-absl::StatusOr<std::unique_ptr<HttpClient>> MakeHttpClient(std::string base_url,
-                                                           Duration timeout) {
+absl::StatusOr<std::unique_ptr<HttpClient>> MakeHttpClient(std::string base_url, Duration timeout) {
   try {
     http::client::http_client_config cfg;
     cfg.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));

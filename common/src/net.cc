@@ -47,7 +47,8 @@ absl::StatusOr<std::pair<std::string, int>> SplitHostPort(std::string_view hostp
     host = host.substr(1, host.size() - 2);
   }
   int port;
-  if (!absl::SimpleAtoi(std::string(hostport.substr(colon + 1)), &port) || port < 0 || port > 65535) {
+  if (!absl::SimpleAtoi(std::string(hostport.substr(colon + 1)), &port) || port < 0 ||
+      port > 65535) {
     return absl::InvalidArgumentError("\"" + std::string(hostport) + "\" has no valid port");
   }
   return std::make_pair(host, port);

@@ -61,7 +61,8 @@ TEST(ConfigTest, BadValueNamesKeyAndLine) {
   b.Dur("heartbeat.interval", &d);
   auto st = b.Finish();
   ASSERT_FALSE(st.ok());
-  EXPECT_THAT(std::string(st.message()), HasSubstr("m.yaml:2: heartbeat.interval: invalid duration"));
+  EXPECT_THAT(std::string(st.message()),
+              HasSubstr("m.yaml:2: heartbeat.interval: invalid duration"));
 }
 
 TEST(ConfigTest, UnknownKeyIsAnError) {
@@ -81,7 +82,8 @@ TEST(ConfigTest, OutOfRangeAndNotANumber) {
   int64_t a = 0, b2 = 0;
   ConfigBinder b(&*f, "");
   b.Int("grpc.port", &a, 0, 65535).Int("http.port", &b2, 0, 65535);
-  EXPECT_THAT(std::string(b.Finish().message()), HasSubstr("c.yaml:2: grpc.port: 70000 is out of range"));
+  EXPECT_THAT(std::string(b.Finish().message()),
+              HasSubstr("c.yaml:2: grpc.port: 70000 is out of range"));
 }
 
 TEST(ConfigTest, InvalidYamlNamesLine) {

@@ -3,18 +3,18 @@
 #include <prometheus/registry.h>
 
 #include <csignal>
-#include <optional>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "absl/strings/numbers.h"
 #include "miglet/common/config.h"
 #include "miglet/common/duration.h"
 #include "miglet/common/flags.h"
 #include "miglet/common/http.h"
-#include "miglet/common/runtime.h"
 #include "miglet/common/logging.h"
+#include "miglet/common/runtime.h"
 #include "miglet/common/status.h"
 #include "miglet/operator/agent_hub_server.h"
 
@@ -67,12 +67,12 @@ absl::Status LoadConfigFile(ControllerConfig* c) {
                                       "grpc.tls.key_file");
   }
   if (auto l = ParseLogLevel(c->log_level); !l.ok()) {
-    return absl::InvalidArgumentError(b.Where("logging.level") + ": logging.level: " +
-                                      std::string(l.status().message()));
+    return absl::InvalidArgumentError(b.Where("logging.level") +
+                                      ": logging.level: " + std::string(l.status().message()));
   }
   if (auto f = ParseLogFormat(c->log_format); !f.ok()) {
-    return absl::InvalidArgumentError(b.Where("logging.format") + ": logging.format: " +
-                                      std::string(f.status().message()));
+    return absl::InvalidArgumentError(b.Where("logging.format") +
+                                      ": logging.format: " + std::string(f.status().message()));
   }
   return absl::OkStatus();
 }
@@ -121,7 +121,8 @@ int Run(int argc, char** argv) {
                [](ControllerConfig* c, const std::string& v) {
                  return IntFlag(v, &c->metrics_port, -1, 65535);
                });
-  add_override("heartbeat-timeout", "DURATION", "silence after which an agent is lost (default 45s)",
+  add_override("heartbeat-timeout", "DURATION",
+               "silence after which an agent is lost (default 45s)",
                [](ControllerConfig* c, const std::string& v) -> absl::Status {
                  ASSIGN_OR_RETURN(c->heartbeat_timeout, ParseDuration(v));
                  return absl::OkStatus();
@@ -216,8 +217,7 @@ int Run(int argc, char** argv) {
     const std::string tmp = cfg.listen_info_file + ".tmp";
     std::ofstream(tmp) << "{\"grpc_port\":" << (*server)->grpc_port()
                        << ",\"http_port\":" << (*server)->http_port()
-                       << ",\"metrics_port\":" << metrics_port << ",\"pid\":" << getpid()
-                       << "}\n";
+                       << ",\"metrics_port\":" << metrics_port << ",\"pid\":" << getpid() << "}\n";
     std::rename(tmp.c_str(), cfg.listen_info_file.c_str());
   }
   spdlog::info("mig-controller {} ready (metrics on port {})", kVersion, metrics_port);

@@ -12,7 +12,10 @@ namespace miglet::testing {
 class Signal {
  public:
   void Notify() {
-    { std::lock_guard l(mu_); ++generation_; }
+    {
+      std::lock_guard l(mu_);
+      ++generation_;
+    }
     cv_.notify_all();
   }
   // True once pred() holds; false after `timeout` (a generous bound, never a timing claim).

@@ -19,10 +19,10 @@
 namespace miglet {
 namespace {
 
-using ::testing::HasSubstr;
 using miglet::testing::Signal;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using ::testing::HasSubstr;
 
 double MetricValue(prometheus::Registry& reg, const std::string& name,
                    const std::map<std::string, std::string>& labels = {}) {
@@ -57,7 +57,10 @@ class RecordingHandler : public CommandHandler {
     return MakeAck(true, "ran " + cmd.type(), {{"n", std::to_string(executed())}});
   }
   void Hold(bool h) {
-    { std::lock_guard l(mu_); held_ = h; }
+    {
+      std::lock_guard l(mu_);
+      held_ = h;
+    }
     cv_.notify_all();
   }
   size_t executed() {
@@ -119,13 +122,14 @@ class ChannelTest : public ::testing::Test {
 
   std::unique_ptr<StreamClient> StartAgent(StreamClientOptions o, CommandHandler* h,
                                            prometheus::Registry* metrics = nullptr) {
-    auto c = StreamClient::Create(std::move(o), MakeRealClock(), h,
-                                  [] {
-                                    commands::Heartbeat hb;
-                                    hb.set_miglet_state("ready");
-                                    return hb;
-                                  },
-                                  metrics);
+    auto c = StreamClient::Create(
+        std::move(o), MakeRealClock(), h,
+        [] {
+          commands::Heartbeat hb;
+          hb.set_miglet_state("ready");
+          return hb;
+        },
+        metrics);
     c->Start();
     return c;
   }
@@ -179,9 +183,8 @@ TEST_F(ChannelTest, ConnectGetsAckAndAgentStateArrives) {
   EXPECT_EQ(info->transport, "grpc");
   EXPECT_TRUE(agent->connected());
   EXPECT_EQ(MetricValue(agent_metrics, "miglet_stream_connected"), 1);
-  ASSERT_TRUE(signal_.Await([&] {
-    return MetricValue(agent_metrics, "miglet_heartbeats_sent_total") >= 2;
-  }));
+  ASSERT_TRUE(signal_.Await(
+      [&] { return MetricValue(agent_metrics, "miglet_heartbeats_sent_total") >= 2; }));
   EXPECT_GT(MetricValue(agent_metrics, "miglet_last_heartbeat_timestamp_seconds"), 1.7e9);
   EXPECT_EQ(MetricValue(hub_metrics_, "mig_controller_agents_connected"), 1);
   agent->Stop();
@@ -493,8 +496,8 @@ TEST_F(ChannelTest, HttpCommandWithWaitReturnsTheAck) {
   auto agent = StartAgent(AgentOptions("vm-1"), &h);
   ASSERT_TRUE(signal_.Await([&] { return Connected("vm-1"); }));
   auto http = MakeHttpClient("http://127.0.0.1:" + std::to_string(hub_->http_port()), seconds(10));
-  auto r = (*http)->Do("POST", "/api/v1/vms/vm-1/commands?wait=10s",
-                       R"({"id":"w1","type":"drain"})");
+  auto r =
+      (*http)->Do("POST", "/api/v1/vms/vm-1/commands?wait=10s", R"({"id":"w1","type":"drain"})");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_THAT(r->body, HasSubstr("\"command_id\":\"w1\""));

@@ -78,8 +78,7 @@ class AgentHubServerImpl final : public AgentHubServer {
         auto ca = ReadFile(options_.tls_ca_file, "TLS CA bundle");
         if (!ca.ok()) return ca.status();
         ssl.pem_root_certs = *ca;
-        ssl.client_certificate_request =
-            GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+        ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
       }
       creds = grpc::SslServerCredentials(ssl);
     }
@@ -107,10 +106,9 @@ class AgentHubServerImpl final : public AgentHubServer {
                                     " (port in use, or bad address or TLS files)");
     }
     if (options_.http_port >= 0) {
-      http_ = MakeHttpServer(options_.bind_address, options_.http_port,
-                             [this](const HttpRequest& r, HttpReply reply) {
-                               http_api_.Handle(r, std::move(reply));
-                             });
+      http_ = MakeHttpServer(
+          options_.bind_address, options_.http_port,
+          [this](const HttpRequest& r, HttpReply reply) { http_api_.Handle(r, std::move(reply)); });
       auto port = http_->Start();
       if (!port.ok()) {
         server_->Shutdown();

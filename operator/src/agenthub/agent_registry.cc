@@ -28,8 +28,7 @@ bool SameJob(const commands::JobInfo& a, const commands::JobInfo& b) {
 
 }  // namespace
 
-AgentRegistry::AgentRegistry(HubOptions options, std::shared_ptr<Clock> clock,
-                             HubMetrics* metrics)
+AgentRegistry::AgentRegistry(HubOptions options, std::shared_ptr<Clock> clock, HubMetrics* metrics)
     : options_(std::move(options)),
       clock_(std::move(clock)),
       metrics_(metrics),
@@ -349,10 +348,9 @@ void AgentRegistry::Sweep() {
         r.vm_id = vm_id;
         r.command_id = p.cmd.id();
         r.type = p.cmd.type();
-        r.status = absl::DeadlineExceededError("no ack from agent " + vm_id + " within " +
-                                               std::to_string(static_cast<int>(
-                                                   ToSeconds(options_.ack_timeout))) +
-                                               "s");
+        r.status = absl::DeadlineExceededError(
+            "no ack from agent " + vm_id + " within " +
+            std::to_string(static_cast<int>(ToSeconds(options_.ack_timeout))) + "s");
         if (metrics_) metrics_->CommandAck(r.type, "timeout", -1);
         d.completions.emplace_back(std::move(p.done), std::move(r));
         a.pending.pop_front();

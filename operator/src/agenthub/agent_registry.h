@@ -21,8 +21,7 @@ class AgentSession {
   // False when the session is closed or could not take the message (it then closes itself).
   virtual bool Send(const commands::ControllerMessage& msg) = 0;
   // Sends an ErrorNotification with `code`/`message`, then ends the stream with `status_code`.
-  virtual void Close(const std::string& code, const std::string& message,
-                     int grpc_status_code) = 0;
+  virtual void Close(const std::string& code, const std::string& message, int grpc_status_code) = 0;
 };
 
 // The hub's state: agents, their sessions and their pending commands. Transport-free and

@@ -10,9 +10,9 @@ commands::ControllerMessage ErrorMessage(const std::string& code, const std::str
   auto* e = m.mutable_error();
   e->set_code(code);
   e->set_message(message);
-  e->set_timestamp(
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  e->set_timestamp(std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count());
   return m;
 }
 }  // namespace
@@ -58,8 +58,7 @@ bool AgentStream::Send(const commands::ControllerMessage& msg) {
   return true;
 }
 
-void AgentStream::Close(const std::string& code, const std::string& message,
-                        int grpc_status_code) {
+void AgentStream::Close(const std::string& code, const std::string& message, int grpc_status_code) {
   CloseWithError(code, message,
                  grpc::Status(static_cast<grpc::StatusCode>(grpc_status_code), message));
 }

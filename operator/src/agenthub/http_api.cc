@@ -40,8 +40,10 @@ HttpResponse Ok() { return HttpResponse{200, "{\"ok\":true}", "application/json"
 
 std::string ScalarToString(const Value& v) {
   switch (v.kind_case()) {
-    case Value::kStringValue: return v.string_value();
-    case Value::kBoolValue: return v.bool_value() ? "true" : "false";
+    case Value::kStringValue:
+      return v.string_value();
+    case Value::kBoolValue:
+      return v.bool_value() ? "true" : "false";
     case Value::kNumberValue: {
       const double d = v.number_value();
       if (d == static_cast<double>(static_cast<int64_t>(d))) {
@@ -49,8 +51,10 @@ std::string ScalarToString(const Value& v) {
       }
       return std::to_string(d);
     }
-    case Value::kNullValue: return "";
-    default: return ToJson(v);
+    case Value::kNullValue:
+      return "";
+    default:
+      return ToJson(v);
   }
 }
 
@@ -81,7 +85,8 @@ absl::StatusOr<commands::EventNotification> ParseEvent(const std::string& body) 
     if (m.kind_case() != Value::kStructValue) {
       return absl::InvalidArgumentError(std::string("event: ") + key + " must be an object");
     }
-    for (const auto& [k, v] : m.struct_value().fields()) (*ev.mutable_data())[k] = ScalarToString(v);
+    for (const auto& [k, v] : m.struct_value().fields())
+      (*ev.mutable_data())[k] = ScalarToString(v);
   }
   return ev;
 }
@@ -109,8 +114,7 @@ std::string AgentInfoToJson(const AgentInfo& a) {
       std::chrono::duration_cast<std::chrono::seconds>(a.last_heartbeat.time_since_epoch())
           .count()));
   f["connected_at"].set_number_value(static_cast<double>(
-      std::chrono::duration_cast<std::chrono::seconds>(a.connected_at.time_since_epoch())
-          .count()));
+      std::chrono::duration_cast<std::chrono::seconds>(a.connected_at.time_since_epoch()).count()));
   std::string runner = ToJson(a.runner), job = ToJson(a.current_job), health = ToJson(a.health);
   (void)pbu::JsonStringToMessage(runner, f["runner"].mutable_struct_value());
   (void)pbu::JsonStringToMessage(job, f["current_job"].mutable_struct_value());
@@ -191,14 +195,15 @@ void AgentHttpApi::Handle(const HttpRequest& req, HttpReply reply) {
   reply(JsonError(405, "method_not_allowed", req.method + " " + req.path + " is not supported"));
 }
 
-void AgentHttpApi::PostCommand(const std::string& vm_id, const HttpRequest& req,
-                               HttpReply reply) {
+void AgentHttpApi::PostCommand(const std::string& vm_id, const HttpRequest& req, HttpReply reply) {
   commands::Command cmd;
   if (auto st = FromJson(req.body, &cmd); !st.ok()) return reply(BadRequest(st));
   Duration wait{};
   if (auto it = req.query.find("wait"); it != req.query.end()) {
     auto d = ParseDuration(it->second);
-    if (!d.ok()) return reply(BadRequest(absl::InvalidArgumentError("wait: " + std::string(d.status().message()))));
+    if (!d.ok())
+      return reply(
+          BadRequest(absl::InvalidArgumentError("wait: " + std::string(d.status().message()))));
     wait = *d;
   }
   CommandCallback done;

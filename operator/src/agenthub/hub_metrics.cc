@@ -30,13 +30,14 @@ HubMetrics::HubMetrics(prometheus::Registry& registry)
                         .Help("Command outcomes: success, failure (agent said no), timeout, "
                               "duplicate (an ack for a command already done)")
                         .Register(registry)),
-      ack_latency_(prometheus::BuildHistogram()
-                       .Name("mig_controller_command_ack_latency_seconds")
-                       .Help("Time from a command's first delivery to its ack")
-                       .Register(registry)
-                       .Add({}, prometheus::Histogram::BucketBoundaries{
-                                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                    0.5, 1, 2.5, 5, 10, 30, 60, 120, 300})),
+      ack_latency_(
+          prometheus::BuildHistogram()
+              .Name("mig_controller_command_ack_latency_seconds")
+              .Help("Time from a command's first delivery to its ack")
+              .Register(registry)
+              .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                               0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+                                                               5, 10, 30, 60, 120, 300})),
       heartbeats_(prometheus::BuildCounter()
                       .Name("mig_controller_heartbeats_received_total")
                       .Help("Heartbeats received from agents over gRPC or HTTP")

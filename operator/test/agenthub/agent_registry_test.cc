@@ -9,9 +9,9 @@
 namespace miglet {
 namespace {
 
+using std::chrono::seconds;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using std::chrono::seconds;
 
 // Records what the registry sends; can be told to refuse (a full queue).
 class FakeSession : public AgentSession {
@@ -47,10 +47,14 @@ double MetricValue(prometheus::Registry& reg, const std::string& name,
       for (const auto& l : m.label) got[l.name] = l.value;
       if (got != labels) continue;
       switch (fam.type) {
-        case prometheus::MetricType::Counter: return m.counter.value;
-        case prometheus::MetricType::Gauge: return m.gauge.value;
-        case prometheus::MetricType::Histogram: return static_cast<double>(m.histogram.sample_count);
-        default: return -1;
+        case prometheus::MetricType::Counter:
+          return m.counter.value;
+        case prometheus::MetricType::Gauge:
+          return m.gauge.value;
+        case prometheus::MetricType::Histogram:
+          return static_cast<double>(m.histogram.sample_count);
+        default:
+          return -1;
       }
     }
   }
@@ -176,8 +180,8 @@ TEST_F(AgentRegistryTest, FailedAckIsStillAnAnswer) {
   auto s = std::make_shared<FakeSession>();
   ASSERT_TRUE(registry_.Attach(Connect("vm-1"), s).ok());
   std::optional<CommandResult> result;
-  auto id = registry_.SendCommand("vm-1", Cmd("bogus"),
-                                  [&](const CommandResult& r) { result = r; });
+  auto id =
+      registry_.SendCommand("vm-1", Cmd("bogus"), [&](const CommandResult& r) { result = r; });
   registry_.OnAck("vm-1", Ack(*id, false));
   ASSERT_TRUE(result.has_value());
   EXPECT_TRUE(result->status.ok());
@@ -234,9 +238,9 @@ TEST_F(AgentRegistryTest, ChangeHookFiresOnMeaningfulChangeOnly) {
 
 TEST_F(AgentRegistryTest, UnackedCommandTimesOut) {
   std::optional<CommandResult> result;
-  ASSERT_TRUE(registry_.SendCommand("vm-1", Cmd("drain", "c1"),
-                                    [&](const CommandResult& r) { result = r; })
-                  .ok());
+  ASSERT_TRUE(
+      registry_.SendCommand("vm-1", Cmd("drain", "c1"), [&](const CommandResult& r) { result = r; })
+          .ok());
   clock_->Advance(std::chrono::minutes(5) - seconds(1));
   registry_.Sweep();
   EXPECT_FALSE(result.has_value());
@@ -322,9 +326,9 @@ TEST_F(AgentRegistryTest, ShutdownAbortsPendingAndClosesStreams) {
   auto s = std::make_shared<FakeSession>();
   ASSERT_TRUE(registry_.Attach(Connect("vm-1"), s).ok());
   std::optional<CommandResult> result;
-  ASSERT_TRUE(registry_.SendCommand("vm-1", Cmd("drain"), [&](const CommandResult& r) {
-                result = r;
-              }).ok());
+  ASSERT_TRUE(
+      registry_.SendCommand("vm-1", Cmd("drain"), [&](const CommandResult& r) { result = r; })
+          .ok());
   registry_.Shutdown();
   EXPECT_EQ(s->closed_code, "shutting_down");
   ASSERT_TRUE(result.has_value());

@@ -63,8 +63,8 @@ class StreamClient {
   virtual ~StreamClient() = default;
 
   static std::unique_ptr<StreamClient> Create(StreamClientOptions options,
-                                              std::shared_ptr<Clock> clock,
-                                              CommandHandler* handler, HeartbeatSource heartbeat,
+                                              std::shared_ptr<Clock> clock, CommandHandler* handler,
+                                              HeartbeatSource heartbeat,
                                               prometheus::Registry* metrics);
 
   virtual void Start() = 0;

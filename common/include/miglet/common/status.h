@@ -7,9 +7,9 @@
 #define MIGLET_STATUS_CONCAT_INNER(a, b) a##b
 #define MIGLET_STATUS_CONCAT(a, b) MIGLET_STATUS_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                  \
-  do {                                         \
-    ::absl::Status _miglet_status = (expr);    \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status _miglet_status = (expr);          \
     if (!_miglet_status.ok()) return _miglet_status; \
   } while (0)
 
