@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Installs what building and testing miglet needs. Idempotent: a package already installed is
+# not touched, and when all are there this costs a second and needs no network.
+#   Debian packages: compiler, CMake/Ninja, the C++ libraries (TOOLCHAIN.md), clang-format,
+#                    curl, prometheus (for promtool)
+#   Go tools (from the Go module proxy, into build/tools/bin): grpcurl
+# Usage: scripts/install-deps.sh [--apt-only|--go-only]
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+TOOLS_BIN=${MIGLET_TOOLS_DIR:-$ROOT/build/tools}/bin
+
+APT_PACKAGES=(
+  g++ cmake ninja-build pkg-config make
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libcpprest-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev
+  libgtest-dev libgmock-dev libabsl-dev libssl-dev
+  clang-format curl ca-certificates procps iproute2 prometheus
+)
+# Go tools: name, module path of the main package, version.
+GO_TOOLS=(
+  "grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl v1.9.4"
+)
+
+apt_deps() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]} == 0)); then
+    echo "deps: Debian packages present"
+    return
+  fi
+  echo "deps: installing ${missing[*]}"
+  local sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo=sudo
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+go_bin() {
+  if command -v go >/dev/null; then echo go
+  elif [[ -x /usr/local/go/bin/go ]]; then echo /usr/local/go/bin/go
+  else echo "deps: no Go toolchain found (needed to build ${GO_TOOLS[*]%% *})" >&2; exit 1
+  fi
+}
+
+go_deps() {
+  mkdir -p "$TOOLS_BIN"
+  local go
+  go=$(go_bin)
+  for spec in "${GO_TOOLS[@]}"; do
+    read -r name pkg version <<<"$spec"
+    local stamp="$TOOLS_BIN/.$name.version"
+    if [[ -x $TOOLS_BIN/$name && $(cat "$stamp" 2>/dev/null) == "$version" ]]; then
+      echo "deps: $name $version present"
+      continue
+    fi
+    echo "deps: building $name $version from the Go module proxy"
+    GOBIN=$TOOLS_BIN CGO_ENABLED=0 GOFLAGS=-trimpath "$go" install -ldflags='-s -w' "$pkg@$version"
+    echo "$version" >"$stamp"
+  done
+}
+
+case ${1:-} in
+  --apt-only) apt_deps ;;
+  --go-only) go_deps ;;
+  "") apt_deps; go_deps ;;
+  *) echo "usage: $0 [--apt-only|--go-only]" >&2; exit 2 ;;
+esac
