@@ -1,0 +1,73 @@
+# miglet: the two commands a person needs are `make demo` and `make test`.
+# Each installs what it needs (apt packages, Go-built tools) through `make deps`.
+BUILD_DIR ?= build
+JOBS ?= 2
+BUILD_TYPE ?= RelWithDebInfo
+CTEST = ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error
+
+.PHONY: all deps build test unit integration format format-check bench demo \
+        cluster-tools cluster-up cluster-down cluster-smoke clean help
+
+all: build
+
+help:
+	@echo "make demo          build, then run the controller and three agents on loopback"
+	@echo "make test          format check, unit and integration tests (installs deps)"
+	@echo "make unit | integration   one test tier"
+	@echo "make bench         bench/channel at 1,000 and 10,000 agents (prints figures)"
+	@echo "make deps          apt packages + Go-built tools (idempotent)"
+	@echo "make build         cmake + ninja into $(BUILD_DIR)/"
+	@echo "make format        clang-format the tree; format-check only checks"
+	@echo "make cluster-up | cluster-down   a local etcd + kube-apiserver + controller-manager"
+
+deps:
+	scripts/install-deps.sh
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build format-check
+	$(CTEST) -L unit
+	$(CTEST) -L integration
+
+unit: build
+	$(CTEST) -L unit
+
+integration: build
+	$(CTEST) -L integration
+
+SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
+format:
+	clang-format -i $(SOURCES)
+
+format-check:
+	@clang-format --dry-run --Werror $(SOURCES) && echo "format-check: $(words $(SOURCES)) files clean"
+
+BENCH_AGENTS ?= 1000,10000
+BENCH_RUNS ?= 3
+bench: build
+	$(BUILD_DIR)/bench/channel_bench --agents=$(BENCH_AGENTS) --runs=$(BENCH_RUNS) \
+	  --heartbeat-interval=10s --window=20s --command-rate=50
+
+demo: build
+	scripts/demo.sh
+
+cluster-tools:
+	hack/cluster/build-tools.sh
+
+cluster-up:
+	hack/cluster/up.sh
+
+cluster-down:
+	hack/cluster/down.sh
+
+cluster-smoke:
+	hack/cluster/smoke.sh
+
+clean:
+	rm -rf $(BUILD_DIR)/CMakeFiles $(BUILD_DIR)/build.ninja $(BUILD_DIR)/CMakeCache.txt \
+	  $(BUILD_DIR)/common $(BUILD_DIR)/operator $(BUILD_DIR)/agent $(BUILD_DIR)/proto \
+	  $(BUILD_DIR)/tests $(BUILD_DIR)/bench
