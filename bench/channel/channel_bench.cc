@@ -273,6 +273,8 @@ double Median(std::vector<double> v) { return Percentile(std::move(v), 0.5); }
 struct RunResult {
   double connect_s, hb_per_s, cpu_per_1k_hb, rtt_p50_ms, rtt_p99_ms, rss_per_agent_kib;
   double cpu_per_s;
+  double idle_cpu_per_s;
+  double marginal_cpu_per_1k_hb;
   int threads;
   int failed;
   size_t rtt_samples;
@@ -308,6 +310,14 @@ RunResult RunOnce(const std::string& controller_path, int n, Duration hb_interva
     shared.cv.wait(l, [&] { return shared.connected + shared.failed == n; });
   }
   const double connect_s = std::chrono::duration<double>(Clock::now() - t0).count();
+
+  // Phase 0: all connected, nothing sent: the fixed cost of holding N streams (keepalive
+  // pings, timers, the hub's once-a-second sweep).
+  const ProcStats idle0 = ReadProc(ctl.pid);
+  const auto i0 = Clock::now();
+  std::this_thread::sleep_for(window / 2);
+  const double idle_secs = std::chrono::duration<double>(Clock::now() - i0).count();
+  const double idle_cpu_per_s = (ReadProc(ctl.pid).cpu_seconds - idle0.cpu_seconds) / idle_secs;
 
   // Heartbeats: each agent on its own phase within the interval.
   std::atomic<bool> stop{false};
@@ -382,6 +392,12 @@ RunResult RunOnce(const std::string& controller_path, int n, Duration hb_interva
   const double cpu = after.cpu_seconds - before.cpu_seconds;
   r.cpu_per_s = cpu / hb_secs;
   r.cpu_per_1k_hb = (hb_after - hb_before) > 0 ? cpu / ((hb_after - hb_before) / 1000.0) : -1;
+  r.idle_cpu_per_s = idle_cpu_per_s;
+  // What heartbeats add on top of holding the streams.
+  r.marginal_cpu_per_1k_hb =
+      (hb_after - hb_before) > 0
+          ? (cpu - idle_cpu_per_s * hb_secs) / ((hb_after - hb_before) / 1000.0)
+          : -1;
   r.rtt_p50_ms = Percentile(latencies, 0.5);
   r.rtt_p99_ms = Percentile(latencies, 0.99);
   r.rtt_samples = latencies.size();
@@ -485,9 +501,12 @@ int Main(int argc, char** argv) {
       for (const auto& r : rs) v.push_back(f(r));
       return Median(v);
     };
-    std::printf("%-7d %-4s %10.2f %10.0f %12.4f %10.3f %10.2f %9.2f %10.1f %8.0f %7.0f\n", n, "med",
-                med([](auto& r) { return r.connect_s; }), med([](auto& r) { return r.hb_per_s; }),
+    std::printf("%-7d %-4s %9.2f %9.0f %11.4f %11.4f %9.3f %9.3f %10.2f %8.2f %10.1f %7.0f %6.0f\n",
+                n, "med", med([](auto& r) { return r.connect_s; }),
+                med([](auto& r) { return r.hb_per_s; }),
                 med([](auto& r) { return r.cpu_per_1k_hb; }),
+                med([](auto& r) { return r.marginal_cpu_per_1k_hb; }),
+                med([](auto& r) { return r.idle_cpu_per_s; }),
                 med([](auto& r) { return r.cpu_per_s; }), med([](auto& r) { return r.rtt_p50_ms; }),
                 med([](auto& r) { return r.rtt_p99_ms; }),
                 med([](auto& r) { return r.rss_per_agent_kib; }),
