@@ -1,18 +1,18 @@
 // miglet: flags, config, wiring and signals. Everything else lives in tested code.
-#include <prometheus/exposer.h>
 #include <prometheus/registry.h>
 
 #include <csignal>
 #include <iostream>
 
-#include "miglet/agent/command_dispatcher.h"
+#include <thread>
+
+#include "miglet/agent/agent.h"
 #include "miglet/agent/config.h"
-#include "miglet/agent/live_config.h"
-#include "miglet/agent/stream_client.h"
 #include "miglet/common/duration.h"
 #include "miglet/common/flags.h"
 #include "miglet/common/http.h"
 #include "miglet/common/logging.h"
+#include "miglet/common/metrics_server.h"
 #include "miglet/common/runtime.h"
 #include "miglet/common/status.h"
 
@@ -23,6 +23,7 @@ constexpr char kVersion[] = "0.1.0";
 
 int Run(int argc, char** argv) {
   std::string config_file;
+  bool check_config = false;
   std::vector<std::function<absl::Status(AgentConfig*)>> overrides;
   FlagSet flags("miglet",
                 "The miglet agent: keeps a command stream to mig-controller, heartbeats, and runs\n"
@@ -30,6 +31,9 @@ int Run(int argc, char** argv) {
                 "file > defaults (MIGLET_CONTROLLER_GRPC_ENDPOINT sets controller.grpc_endpoint).");
   flags.String("config", "FILE", "YAML config file",
                [&](const std::string& v) { config_file = v; });
+  flags.Bool("check-config",
+             "validate the config, print the effective values (secrets redacted), and exit",
+             [&] { check_config = true; });
   auto str = [&](const std::string& name, const std::string& key, const std::string& help,
                  std::string AgentConfig::*field) {
     flags.String(name, "VALUE", help, [&overrides, field, key](const std::string& v) {
@@ -50,6 +54,10 @@ int Run(int argc, char** argv) {
       &AgentConfig::controller_endpoint);
   str("metrics-listen", "metrics.listen", "address for /metrics (default 0.0.0.0:9102)",
       &AgentConfig::metrics_listen);
+  str("runner-dir", "runner.dir", "where the GitHub Actions runner is unpacked (config.sh, run.sh)",
+      &AgentConfig::runner_dir);
+  str("mode", "mode", "sidecar (exit after shutdown) or vm (run shutdown.command)",
+      &AgentConfig::mode);
   str("log-level", "logging.level", "trace, debug, info, warn or error", &AgentConfig::log_level);
   str("log-format", "logging.format", "json or text", &AgentConfig::log_format);
   flags.Value("heartbeat-interval", "DURATION", "time between heartbeats (default 15s)",
@@ -76,9 +84,7 @@ int Run(int argc, char** argv) {
     return 0;
   }
   AgentConfig cfg;
-  absl::Status st = LoadAgentConfig(config_file, &cfg);
-  // Flags may supply what the file lacks, so a failed validation is re-checked after them.
-  if (!st.ok() && st.message().find("required") == absl::string_view::npos) {
+  if (auto st = BindAgentConfig(config_file, &cfg); !st.ok()) {
     std::cerr << "miglet: config: " << st.message() << "\n";
     return 2;
   }
@@ -86,6 +92,11 @@ int Run(int argc, char** argv) {
   if (auto v = ValidateAgentConfig(cfg); !v.ok()) {
     std::cerr << "miglet: config: " << v.message() << "\n";
     return 2;
+  }
+
+  if (check_config) {
+    std::cout << EffectiveConfigYaml(cfg);
+    return 0;
   }
 
   sigset_t sigs;
@@ -99,55 +110,41 @@ int Run(int argc, char** argv) {
   InitLogging("miglet", *ParseLogFormat(cfg.log_format), *ParseLogLevel(cfg.log_level));
 
   auto registry = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<prometheus::Exposer> exposer;
+  Agent agent(cfg, kVersion, MakeRealClock(), registry.get());
+  std::unique_ptr<HttpServer> metrics_server;
   if (!cfg.metrics_listen.empty()) {
-    try {
-      exposer = std::make_unique<prometheus::Exposer>(cfg.metrics_listen);
-      exposer->RegisterCollectable(registry);
-      spdlog::info("metrics on {} (port {})", cfg.metrics_listen,
-                   exposer->GetListeningPorts().at(0));
-    } catch (const std::exception& e) {
-      spdlog::error("cannot serve metrics on {}: {}", cfg.metrics_listen, e.what());
+    auto m = StartMetricsServer(
+        cfg.metrics_listen, registry,
+        Probes{[] { return absl::OkStatus(); },
+               [&agent] {
+                 return agent.ready() ? absl::OkStatus()
+                                      : absl::UnavailableError("not connected to the controller");
+               }});
+    if (!m.ok()) {
+      spdlog::error("cannot serve metrics on {}: {}", cfg.metrics_listen, m.status().ToString());
       return 1;
     }
+    metrics_server = std::move(m->first);
+    spdlog::info("metrics on {} (port {})", cfg.metrics_listen, m->second);
   }
+  agent.Start();
+  spdlog::info("miglet {} started as {} in pool {} ({} mode)", kVersion, cfg.vm_id, cfg.pool_id,
+               cfg.mode);
 
-  std::unique_ptr<StreamClient> client;
-  CommandDispatcher dispatcher;
-  dispatcher.Register("set_log_level",
-                      [&](const commands::Command& c) { return ApplySetLogLevel(c, &cfg); });
-  dispatcher.Register("update_config", [&](const commands::Command& c) {
-    return ApplyUpdateConfig(c, &cfg, client.get());
-  });
-  for (const char* type : {"register_runner", "drain", "shutdown"}) {
-    dispatcher.Register(type, [type](const commands::Command&) {
-      return MakeAck(false, std::string(type) +
-                                " is not supported by this miglet build yet (runner supervision "
-                                "is not built in)");
-    });
-  }
-  client = StreamClient::Create(
-      ToStreamOptions(cfg, kVersion), MakeRealClock(), &dispatcher,
-      [] {
-        commands::Heartbeat hb;
-        hb.set_miglet_state("ready");
-        hb.mutable_runner_state()->set_state("offline");
-        return hb;
-      },
-      registry.get());
-  client->Start();
-  commands::EventNotification started;
-  started.set_type("vm_started");
-  (*started.mutable_data())["version"] = kVersion;
-  client->SendEvent(started);
-  spdlog::info("miglet {} started as {} in pool {}", kVersion, cfg.vm_id, cfg.pool_id);
+  // Signals: the first SIGTERM/SIGINT drains and shuts down gracefully; a second one exits.
+  std::thread([&agent, sigs] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    agent.BeginTermination(sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    sigwait(&sigs, &sig);
+    spdlog::warn("second signal: exiting now");
+    std::_Exit(130);
+  }).detach();
 
-  int sig = 0;
-  sigwait(&sigs, &sig);
-  spdlog::info("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  client->Flush(std::chrono::seconds(2));
-  client->Stop();
-  return 0;
+  const int code = agent.WaitForExit();
+  spdlog::info("miglet exiting with {}", code);
+  if (metrics_server) metrics_server->Stop();
+  return code;
 }
 
 }  // namespace

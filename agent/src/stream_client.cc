@@ -155,7 +155,10 @@ class StreamClientImpl final : public StreamClient {
 
   bool Flush(Duration timeout) override {
     std::unique_lock l(mu_);
-    return cv_.wait_for(l, timeout, [&] { return outbox_.empty() && !outbox_in_flight_; });
+    // Commands still being handled count too: their acks are not queued yet.
+    return cv_.wait_for(l, timeout, [&] {
+      return outbox_.empty() && !outbox_in_flight_ && commands_.empty() && !executing_;
+    });
   }
 
   bool connected() const override {
@@ -233,11 +236,15 @@ class StreamClientImpl final : public StreamClient {
         if (stopping_) return;
         cmd = std::move(commands_.front());
         commands_.pop_front();
+        executing_ = true;
       }
       commands::CommandAck ack;
       switch (dedup_.Begin(cmd.id(), &ack)) {
-        case CommandDedup::Seen::kInProgress:
+        case CommandDedup::Seen::kInProgress: {
+          std::lock_guard l(mu_);
+          executing_ = false;
           continue;  // the first copy will be acked when it finishes
+        }
         case CommandDedup::Seen::kDone:
           spdlog::debug("command {} ({}) seen before: acking its first result again", cmd.id(),
                         cmd.type());
@@ -258,6 +265,11 @@ class StreamClientImpl final : public StreamClient {
       MIGletMessage m;
       *m.mutable_command_ack() = std::move(ack);
       PushOutbox(std::move(m));
+      {
+        std::lock_guard l(mu_);
+        executing_ = false;
+      }
+      cv_.notify_all();
     }
   }
 
@@ -329,6 +341,11 @@ class StreamClientImpl final : public StreamClient {
         metrics_.connected.Set(1);
         spdlog::info("connected to controller {}", options_.grpc_endpoint);
         next_heartbeat = clock_->Now();  // tell the controller our state right away
+        if (options_.on_connection) {
+          l.unlock();
+          options_.on_connection(true);
+          l.lock();
+        }
       }
       const MonoTime now = clock_->Now();
       if (!call->established && now >= connect_deadline) {
@@ -367,6 +384,11 @@ class StreamClientImpl final : public StreamClient {
     call_.reset();
     outbox_in_flight_ = false;
     metrics_.connected.Set(0);
+    if (was_established && options_.on_connection) {
+      l.unlock();
+      options_.on_connection(false);
+      l.lock();
+    }
     return a;
   }
 
@@ -378,6 +400,7 @@ class StreamClientImpl final : public StreamClient {
     }
     metrics_.http_fallback.Set(1);
     spdlog::warn("gRPC unavailable: using the HTTP API at {}", options_.http_endpoint);
+    if (options_.on_connection) options_.on_connection(true);
     const std::string base = "/api/v1/vms/" + options_.vm_id;
     const MonoTime until = clock_->Now() + max;
     MonoTime next_hb = clock_->Now(), next_poll = clock_->Now();
@@ -429,6 +452,8 @@ class StreamClientImpl final : public StreamClient {
     }
     http_mode_ = false;
     metrics_.http_fallback.Set(0);
+    l.unlock();
+    if (options_.on_connection) options_.on_connection(false);
   }
 
   void PollHttpCommands(const std::string& base) {
@@ -526,6 +551,7 @@ class StreamClientImpl final : public StreamClient {
   Outbox outbox_;
   bool outbox_in_flight_ = false;
   std::deque<commands::Command> commands_;
+  bool executing_ = false;  // the command thread is running a handler
   CommandDedup dedup_;  // used by the command thread only
   Duration heartbeat_interval_;
   bool heartbeat_now_ = false;

@@ -32,6 +32,10 @@ struct AgentConfig {
   std::string log_level = "info";
   std::string log_format = "json";
   std::string metrics_listen = "0.0.0.0:9102";
+  // sidecar: exit after shutdown (the pod goes away); vm: run shutdown.command (power off).
+  std::string mode = "sidecar";
+  std::string shutdown_command = "systemctl poweroff";
+  Duration register_timeout = std::chrono::minutes(2);
 
   // Where each key's value came from (file:line, environment variable, flag or default).
   std::map<std::string, std::string> sources;
@@ -40,6 +44,10 @@ struct AgentConfig {
 // Reads `file` (empty: none) and the environment into `cfg`, then checks the result. Errors
 // name the key and where its value came from.
 absl::Status LoadAgentConfig(const std::string& file, AgentConfig* cfg);
+// The same without the final validation, for callers that apply flags on top first.
+absl::Status BindAgentConfig(const std::string& file, AgentConfig* cfg);
+// The effective config as YAML, each value's source in a comment; secrets redacted.
+std::string EffectiveConfigYaml(const AgentConfig& cfg);
 // Checks required keys and cross-key rules (also after flags were applied).
 absl::Status ValidateAgentConfig(const AgentConfig& cfg);
 StreamClientOptions ToStreamOptions(const AgentConfig& cfg, const std::string& version);

@@ -40,6 +40,10 @@ struct StreamClientOptions {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_server_name;  // overrides the name checked in the server's certificate
+
+  // Called (on a client thread, no lock held) when a stream is established or the HTTP
+  // fallback starts talking (true), and when either ends (false).
+  std::function<void(bool connected)> on_connection;
 };
 
 // Runs commands for the stream client; called on the client's single command thread, one
