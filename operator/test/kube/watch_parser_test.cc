@@ -1,0 +1,47 @@
+#include "watch_parser.h"
+
+#include <gtest/gtest.h>
+
+#include "miglet/operator/kube/errors.h"
+
+namespace miglet::kube {
+namespace {
+
+TEST(WatchParserTest, EventTypes) {
+  auto a = ParseWatchLine(
+      R"({"type":"ADDED","object":{"kind":"Pod","metadata":{"name":"p","namespace":"n","resourceVersion":"5"}}})");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->type, WatchEvent::Type::kAdded);
+  EXPECT_EQ(ObjectKey(a->object), "n/p");
+  EXPECT_EQ(ResourceVersionOf(a->object), "5");
+
+  EXPECT_EQ(ParseWatchLine(R"({"type":"MODIFIED","object":{}})")->type,
+            WatchEvent::Type::kModified);
+  EXPECT_EQ(ParseWatchLine(R"({"type":"DELETED","object":{}})")->type, WatchEvent::Type::kDeleted);
+  auto b = ParseWatchLine(
+      R"({"type":"BOOKMARK","object":{"kind":"Pod","metadata":{"resourceVersion":"99"}}})");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->type, WatchEvent::Type::kBookmark);
+  EXPECT_EQ(ResourceVersionOf(b->object), "99");
+}
+
+TEST(WatchParserTest, ErrorEventBecomesGone) {
+  auto e = ParseWatchLine(
+      R"json({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 5 (120)","reason":"Expired","code":410}})json");
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->type, WatchEvent::Type::kError);
+  absl::Status s = WatchErrorStatus(*e, "watch pods");
+  EXPECT_TRUE(IsGone(s));
+  EXPECT_NE(s.message().find("too old resource version"), std::string::npos);
+}
+
+TEST(WatchParserTest, RejectsMalformedLines) {
+  EXPECT_FALSE(ParseWatchLine("not json").ok());
+  EXPECT_FALSE(ParseWatchLine("[1,2]").ok());
+  EXPECT_FALSE(ParseWatchLine(R"({"type":"ADDED"})").ok());
+  EXPECT_FALSE(ParseWatchLine(R"({"type":"SOMETHING","object":{}})").ok());
+  EXPECT_FALSE(ParseWatchLine(R"({"type":"ADDED","object":{"a":)").ok());  // cut short
+}
+
+}  // namespace
+}  // namespace miglet::kube

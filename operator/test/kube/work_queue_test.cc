@@ -1,0 +1,173 @@
+#include "miglet/operator/kube/work_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+
+#include "miglet/common/fake_clock.h"
+
+namespace miglet::kube {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+TEST(RateLimiterTest, ItemExponentialDoublesFrom5msAndCapsAt1000s) {
+  auto rl = MakeItemExponentialRateLimiter(milliseconds(5), seconds(1000));
+  EXPECT_EQ(rl->When("a"), milliseconds(5));
+  EXPECT_EQ(rl->When("a"), milliseconds(10));
+  EXPECT_EQ(rl->When("a"), milliseconds(20));
+  EXPECT_EQ(rl->When("b"), milliseconds(5));  // per item
+  EXPECT_EQ(rl->NumRequeues("a"), 3);
+  for (int i = 0; i < 100; ++i) rl->When("a");
+  EXPECT_EQ(rl->When("a"), seconds(1000));
+  rl->Forget("a");
+  EXPECT_EQ(rl->NumRequeues("a"), 0);
+  EXPECT_EQ(rl->When("a"), milliseconds(5));
+}
+
+TEST(RateLimiterTest, BucketAllowsBurstThenTenPerSecond) {
+  auto clock = std::make_shared<FakeClock>();
+  auto rl = MakeBucketRateLimiter(10, 100, clock);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(rl->When("k" + std::to_string(i)), Duration(0)) << i;
+  EXPECT_EQ(rl->When("x"), milliseconds(100));
+  EXPECT_EQ(rl->When("y"), milliseconds(200));
+  clock->Advance(seconds(1));  // 10 tokens back, 2 were already promised
+  EXPECT_EQ(rl->When("z"), Duration(0));
+  clock->Advance(seconds(100));  // refills only up to the burst
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(rl->When("k"), Duration(0)) << i;
+  EXPECT_GT(rl->When("k"), Duration(0));
+}
+
+TEST(RateLimiterTest, DefaultControllerLimiterIsTheMaxOfBoth) {
+  auto clock = std::make_shared<FakeClock>();
+  auto rl = MakeDefaultControllerRateLimiter(clock);
+  // Per-item growth dominates while the bucket has tokens.
+  EXPECT_EQ(rl->When("a"), milliseconds(5));
+  EXPECT_EQ(rl->When("a"), milliseconds(10));
+  for (int i = 0; i < 98; ++i) rl->When("other" + std::to_string(i));
+  // The bucket is empty now: a fresh item waits for a token (100 ms), not 5 ms.
+  EXPECT_EQ(rl->When("fresh"), milliseconds(100));
+  EXPECT_EQ(rl->NumRequeues("a"), 2);
+}
+
+std::unique_ptr<WorkQueue> NewQueue(std::shared_ptr<FakeClock> clock) {
+  return MakeWorkQueue(clock, MakeDefaultControllerRateLimiter(clock));
+}
+
+TEST(WorkQueueTest, DeduplicatesQueuedKeys) {
+  auto clock = std::make_shared<FakeClock>();
+  auto q = NewQueue(clock);
+  q->Add("ns/a");
+  q->Add("ns/b");
+  q->Add("ns/a");
+  EXPECT_EQ(q->Len(), 2u);
+  EXPECT_EQ(q->TryGet(), "ns/a");
+  EXPECT_EQ(q->TryGet(), "ns/b");
+  EXPECT_EQ(q->TryGet(), std::nullopt);
+}
+
+TEST(WorkQueueTest, KeyAddedWhileProcessingIsQueuedOnceAfterDone) {
+  auto clock = std::make_shared<FakeClock>();
+  auto q = NewQueue(clock);
+  q->Add("k");
+  ASSERT_EQ(q->TryGet(), "k");
+  q->Add("k");
+  q->Add("k");
+  // Never to two workers at once.
+  EXPECT_EQ(q->TryGet(), std::nullopt);
+  q->Done("k");
+  EXPECT_EQ(q->TryGet(), "k");
+  q->Done("k");
+  EXPECT_EQ(q->TryGet(), std::nullopt);
+}
+
+TEST(WorkQueueTest, AddAfterWaitsForTheClock) {
+  auto clock = std::make_shared<FakeClock>();
+  auto q = NewQueue(clock);
+  q->AddAfter("late", seconds(10));
+  q->AddAfter("later", seconds(20));
+  q->AddAfter("late", seconds(30));  // the earlier time wins
+  EXPECT_EQ(q->WaitingLen(), 2u);
+  EXPECT_EQ(q->TryGet(), std::nullopt);
+  clock->Advance(seconds(10));
+  EXPECT_EQ(q->TryGet(), "late");
+  EXPECT_EQ(q->TryGet(), std::nullopt);
+  clock->Advance(seconds(10));
+  EXPECT_EQ(q->TryGet(), "later");
+}
+
+TEST(WorkQueueTest, AddRateLimitedBacksOffPerItemAndForgetResets) {
+  auto clock = std::make_shared<FakeClock>();
+  auto q = NewQueue(clock);
+  q->AddRateLimited("k");  // 5 ms
+  EXPECT_EQ(q->TryGet(), std::nullopt);
+  clock->Advance(milliseconds(5));
+  ASSERT_EQ(q->TryGet(), "k");
+  q->Done("k");
+  q->AddRateLimited("k");  // 10 ms
+  clock->Advance(milliseconds(9));
+  EXPECT_EQ(q->TryGet(), std::nullopt);
+  clock->Advance(milliseconds(1));
+  ASSERT_EQ(q->TryGet(), "k");
+  q->Done("k");
+  EXPECT_EQ(q->NumRequeues("k"), 2);
+  q->Forget("k");
+  EXPECT_EQ(q->NumRequeues("k"), 0);
+  q->AddRateLimited("k");
+  clock->Advance(milliseconds(5));
+  EXPECT_EQ(q->TryGet(), "k");
+}
+
+TEST(WorkQueueTest, ShutDownWakesGetAndRefusesNewKeys) {
+  auto clock = std::make_shared<FakeClock>();
+  auto q = NewQueue(clock);
+  std::optional<std::string> got = "unset";
+  std::thread t([&] { got = q->Get(); });
+  q->ShutDown();
+  t.join();
+  EXPECT_EQ(got, std::nullopt);
+  q->Add("x");
+  EXPECT_EQ(q->Len(), 0u);
+}
+
+TEST(WorkQueueTest, WorkersProcessEveryKeyAndRetryFailures) {
+  auto clock = std::make_shared<FakeClock>();
+  auto q = NewQueue(clock);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, int> calls;
+  std::atomic<int> concurrent{0}, max_concurrent{0};
+  auto pool = RunWorkers(*q, 3, [&](const std::string& key) {
+    const int c = ++concurrent;
+    int m = max_concurrent.load();
+    while (c > m && !max_concurrent.compare_exchange_weak(m, c)) {
+    }
+    std::lock_guard l(mu);
+    const int n = ++calls[key];
+    --concurrent;
+    cv.notify_all();
+    // "flaky" fails twice before it succeeds.
+    return ReconcileResult{key != "flaky" || n >= 3, Duration(0)};
+  });
+  for (int i = 0; i < 20; ++i) q->Add("k" + std::to_string(i));
+  q->Add("flaky");
+  std::unique_lock l(mu);
+  // The retries of "flaky" wait on the fake clock; move it until they are due.
+  while (!cv.wait_for(l, milliseconds(20),
+                      [&] { return calls.size() == 21 && calls["flaky"] == 3; })) {
+    clock->Advance(milliseconds(50));
+  }
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(calls["k" + std::to_string(i)], 1);
+  EXPECT_EQ(calls["flaky"], 3);
+  l.unlock();
+  pool.reset();
+  EXPECT_LE(max_concurrent.load(), 3);
+  EXPECT_EQ(q->NumRequeues("flaky"), 0);  // forgotten after success
+}
+
+}  // namespace
+}  // namespace miglet::kube
