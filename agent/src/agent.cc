@@ -297,6 +297,7 @@ void Agent::OnRunnerLine(const RunnerLine& line) {
       }
       if (sm_.state() == AgentState::kIdle) SetState(AgentState::kJobRunning, "job " + line.job_name);
       Event("job_started", {{"job_id", line.job_name}});
+      client_->HeartbeatNow();
       break;
     }
     case RunnerLine::Kind::kJobCompleted: {
@@ -307,6 +308,7 @@ void Agent::OnRunnerLine(const RunnerLine& line) {
         job_running_ = false;
       }
       jobs_total_->Add({{"result", line.result}}).Increment();
+      client_->HeartbeatNow();
       Event("job_completed", {{"job_id", line.job_name},
                               {"result", line.result},
                               {"success", ok ? "true" : "false"}});

@@ -44,6 +44,11 @@ absl::StatusOr<std::pair<pid_t, int>> Spawn(const std::string& dir,
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);  // the agent blocks signals; the runner must not
+    // Dispositions too: an agent started with SIGINT ignored (e.g. from a shell's `&`) must not
+    // hand that on, or the runner could never be asked to stop.
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
     execv(argv[0], argv.data());
     _exit(127);
   }

@@ -43,8 +43,10 @@ while true; do
     echo "Exiting..."
     exit 0
   fi
-  if ! read -r cmd arg <&3; then
-    continue  # interrupted by SIGINT: the loop top handles it
+  # bash does not interrupt a blocked `read` for a trapped SIGINT, so read with a timeout and
+  # look at the flag between reads.
+  if ! read -r -t 0.1 cmd arg <&3; then
+    continue
   fi
   case $cmd in
     job) job=$arg; echo "$(ts): Running job: $job" ;;

@@ -1,0 +1,431 @@
+// The miglet binary end to end: a real agent process with the fake GitHub runner, against the
+// controller's agent hub on loopback.
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "await.h"
+#include "miglet/operator/agent_hub_server.h"
+
+namespace miglet {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using miglet::testing::Signal;
+using std::chrono::seconds;
+
+std::string ReadAll(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A miglet process with its own config, runner dir (the fake runner) and log.
+class AgentProcess {
+ public:
+  AgentProcess(const fs::path& dir, const std::string& yaml) : dir_(dir) {
+    fs::create_directories(dir_ / "runner");
+    for (const char* f : {"config.sh", "run.sh"}) {
+      fs::copy_file(fs::path(MIGLET_FAKE_RUNNER_DIR) / f, dir_ / "runner" / f,
+                    fs::copy_options::overwrite_existing);
+    }
+    std::ofstream(dir_ / "miglet.yaml") << yaml << "runner:\n  dir: " << (dir_ / "runner").string()
+                                        << "\n";
+  }
+  ~AgentProcess() {
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    // The runner is in its own process group; make sure no fake runner outlives the test.
+    const auto pidfile = dir_ / "runner" / "_fake" / "run.pid";
+    if (fs::exists(pidfile)) {
+      const int rp = std::atoi(ReadAll(pidfile).c_str());
+      if (rp > 0) kill(-rp, SIGKILL);
+    }
+  }
+
+  void Start() {
+    const std::string log = (dir_ / "miglet.log").string();
+    const std::string cfg = "--config=" + (dir_ / "miglet.yaml").string();
+    pid_ = fork();
+    if (pid_ == 0) {
+      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      execl(MIGLET_AGENT_PATH, MIGLET_AGENT_PATH, cfg.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  void Kill(int sig) { kill(pid_, sig); }
+  // The exit code once the process has ended, or -1 while it runs.
+  int ExitCode() {
+    if (!exited_) {
+      int status;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        exited_ = true;
+        code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+    }
+    return exited_ ? code_ : -1;
+  }
+  // Tells the fake runner what to do next (job NAME, finish RESULT, crash CODE, hang).
+  void Runner(const std::string& line) {
+    std::ofstream(dir_ / "runner" / "_fake" / "control") << line << "\n";
+  }
+  bool RunnerAlive() {
+    const auto pidfile = dir_ / "runner" / "_fake" / "run.pid";
+    if (!fs::exists(pidfile)) return false;
+    const int rp = std::atoi(ReadAll(pidfile).c_str());
+    return rp > 0 && kill(rp, 0) == 0;
+  }
+  std::string Log() { return ReadAll(dir_ / "miglet.log"); }
+  std::string Invocations() { return ReadAll(dir_ / "runner" / "_fake" / "invocations.log"); }
+
+ private:
+  fs::path dir_;
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int code_ = -1;
+};
+
+class AgentLifecycleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("miglet-agent-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    StartHub(0);
+  }
+  void TearDown() override {
+    agent_.reset();
+    if (hub_) hub_->Shutdown();
+    fs::remove_all(dir_);
+  }
+
+  void StartHub(int port) {
+    AgentHubServerOptions o;
+    o.bind_address = "127.0.0.1";
+    o.grpc_port = port;
+    o.http_port = -1;
+    auto s = AgentHubServer::Start(o, MakeRealClock(), nullptr);
+    ASSERT_TRUE(s.ok()) << s.status();
+    hub_ = std::move(*s);
+    hub_->hub().SetChangeHook([this](const AgentInfo&) { signal_.Notify(); });
+    hub_->hub().SetEventHook([this](const commands::EventNotification& e) {
+      {
+        std::lock_guard l(mu_);
+        events_.push_back(e);
+      }
+      signal_.Notify();
+    });
+  }
+
+  std::string Yaml(const std::string& extra = "") {
+    return "vm_id: vm-1\npool_id: pool-a\norg_id: acme\ncontroller:\n  grpc_endpoint: 127.0.0.1:" +
+           std::to_string(hub_->grpc_port()) +
+           "\n  retry:\n    initial_backoff: 200ms\n    max_backoff: 1s\n"
+           "heartbeat:\n  interval: 500ms\nlogging:\n  format: text\n  level: debug\n"
+           "metrics:\n  listen: 127.0.0.1:0\n" +
+           extra;
+  }
+
+  void StartAgent(const std::string& extra = "") {
+    agent_ = std::make_unique<AgentProcess>(dir_, Yaml(extra));
+    agent_->Start();
+    ASSERT_TRUE(signal_.Await([&] { return State() == "ready"; })) << agent_->Log();
+  }
+
+  std::string State() {
+    auto a = hub_->hub().GetAgent("vm-1");
+    return a && a->connected ? a->miglet_state : "";
+  }
+
+  CommandResult Send(commands::Command c) {
+    std::optional<CommandResult> result;
+    std::mutex m;
+    auto id = hub_->hub().SendCommand("vm-1", std::move(c), [&](const CommandResult& r) {
+      {
+        std::lock_guard l(m);
+        result = r;
+      }
+      signal_.Notify();
+    });
+    EXPECT_TRUE(id.ok()) << id.status();
+    EXPECT_TRUE(signal_.Await([&] {
+      std::lock_guard l(m);
+      return result.has_value();
+    }, seconds(60)));
+    std::lock_guard l(m);
+    return result.value_or(CommandResult{});
+  }
+
+  commands::Command Register(bool ephemeral) {
+    commands::Command c;
+    c.set_type("register_runner");
+    (*c.mutable_string_params())["runner_url"] = "https://github.com/acme";
+    (*c.mutable_string_params())["registration_token"] = "AAAA-SECRET-REG-TOKEN";
+    c.add_string_array_params("self-hosted");
+    c.add_string_array_params("linux");
+    (*c.mutable_bool_params())["ephemeral"] = ephemeral;
+    return c;
+  }
+
+  // The events of a type, in arrival order.
+  std::vector<commands::EventNotification> Events(const std::string& type) {
+    std::lock_guard l(mu_);
+    std::vector<commands::EventNotification> out;
+    for (const auto& e : events_) {
+      if (e.type() == type) out.push_back(e);
+    }
+    return out;
+  }
+  bool HasEvent(const std::string& type) { return !Events(type).empty(); }
+  std::vector<std::string> EventTypes() {
+    std::lock_guard l(mu_);
+    std::vector<std::string> out;
+    for (const auto& e : events_) out.push_back(e.type());
+    return out;
+  }
+
+  void RegisterAndListen(bool ephemeral) {
+    auto r = Send(Register(ephemeral));
+    ASSERT_TRUE(r.success) << r.message << "\n" << agent_->Log();
+    ASSERT_TRUE(signal_.Await([&] { return State() == "idle"; })) << agent_->Log();
+  }
+
+  fs::path dir_;
+  Signal signal_;
+  std::unique_ptr<AgentHubServer> hub_;
+  std::unique_ptr<AgentProcess> agent_;
+  std::mutex mu_;
+  std::vector<commands::EventNotification> events_;
+};
+
+TEST_F(AgentLifecycleTest, RegisterJobDrainShutdown) {
+  StartAgent();
+  ASSERT_TRUE(signal_.Await([&] { return HasEvent("vm_started"); }));
+  RegisterAndListen(/*ephemeral=*/false);
+  EXPECT_THAT(agent_->Invocations(),
+              HasSubstr("config.sh --url https://github.com/acme --token AAAA-SECRET-REG-TOKEN "
+                        "--labels self-hosted,linux --name vm-1 --unattended --replace\n"));
+  ASSERT_TRUE(signal_.Await([&] { return HasEvent("runner_registered"); }));
+  auto info = hub_->hub().GetAgent("vm-1");
+  EXPECT_TRUE(info->runner.configured());
+  EXPECT_EQ(info->runner.runner_name(), "vm-1");
+
+  agent_->Runner("job build (ubuntu)");
+  ASSERT_TRUE(signal_.Await([&] { return State() == "job_running"; }));
+  ASSERT_TRUE(signal_.Await(
+      [&] { return hub_->hub().GetAgent("vm-1")->current_job.job_id() == "build (ubuntu)"; }));
+  EXPECT_EQ(hub_->hub().GetAgent("vm-1")->runner.state(), "running");
+  ASSERT_TRUE(signal_.Await([&] { return HasEvent("job_started"); }));
+  EXPECT_EQ(Events("job_started").at(0).data().at("job_id"), "build (ubuntu)");
+
+  agent_->Runner("finish Succeeded");
+  ASSERT_TRUE(signal_.Await([&] { return State() == "idle"; }));
+  ASSERT_TRUE(signal_.Await([&] { return HasEvent("job_completed"); }));
+  auto done = Events("job_completed").at(0);
+  EXPECT_EQ(done.data().at("result"), "Succeeded");
+  EXPECT_EQ(done.data().at("success"), "true");
+
+  commands::Command drain;
+  drain.set_type("drain");
+  auto r = Send(drain);
+  EXPECT_TRUE(r.success) << r.message;
+  ASSERT_TRUE(signal_.Await([&] { return HasEvent("drained"); })) << agent_->Log();
+  EXPECT_TRUE(signal_.Await([&] { return State() == "draining"; }));
+  EXPECT_FALSE(agent_->RunnerAlive());
+
+  commands::Command shutdown;
+  shutdown.set_type("shutdown");
+  (*shutdown.mutable_int_params())["grace_seconds"] = 5;
+  r = Send(shutdown);
+  EXPECT_TRUE(r.success) << r.message;
+  ASSERT_TRUE(signal_.Await([&] { return agent_->ExitCode() >= 0; })) << agent_->Log();
+  EXPECT_EQ(agent_->ExitCode(), 0);
+  ASSERT_TRUE(signal_.Await([&] { return HasEvent("vm_shutting_down"); }));
+  EXPECT_EQ(Events("vm_shutting_down").at(0).data().at("deregistered"), "yes");
+  EXPECT_THAT(agent_->Invocations(), HasSubstr("config.sh remove --token AAAA-SECRET-REG-TOKEN"));
+  // Events in the order they happened.
+  const auto types = EventTypes();
+  EXPECT_EQ(types, (std::vector<std::string>{"vm_started", "runner_registered", "job_started",
+                                             "job_completed", "drained", "vm_shutting_down"}));
+  // The token never reaches the agent's own log.
+  EXPECT_THAT(agent_->Log(), Not(HasSubstr("AAAA-SECRET-REG-TOKEN")));
+}
+
+TEST_F(AgentLifecycleTest, DrainNeverInterruptsARunningJob) {
+  StartAgent();
+  RegisterAndListen(/*ephemeral=*/false);
+  agent_->Runner("job long");
+  ASSERT_TRUE(signal_.Await([&] { return State() == "job_running"; }));
+  commands::Command drain;
+  drain.set_type("drain");
+  auto r = Send(drain);
+  EXPECT_TRUE(r.success);
+  EXPECT_THAT(r.message, HasSubstr("job long finishes first"));
+  ASSERT_TRUE(signal_.Await([&] { return State() == "draining"; }));
+  EXPECT_TRUE(agent_->RunnerAlive());
+  EXPECT_FALSE(HasEvent("drained"));
+  // Shutdown without force is refused while the job runs.
+  commands::Command shutdown;
+  shutdown.set_type("shutdown");
+  r = Send(shutdown);
+  EXPECT_FALSE(r.success);
+  EXPECT_THAT(r.message, HasSubstr("job long is running"));
+  EXPECT_TRUE(agent_->RunnerAlive());
+  agent_->Runner("finish Failed");
+  ASSERT_TRUE(signal_.Await([&] { return HasEvent("drained"); })) << agent_->Log();
+  ASSERT_TRUE(signal_.Await([&] { return HasEvent("job_completed"); }));
+  EXPECT_EQ(Events("job_completed").at(0).data().at("success"), "false");
+  EXPECT_FALSE(agent_->RunnerAlive());
+}
+
+TEST_F(AgentLifecycleTest, RunnerCrashIsReportedAndIsAnError) {
+  StartAgent();
+  RegisterAndListen(/*ephemeral=*/true);
+  agent_->Runner("crash 3");
+  ASSERT_TRUE(signal_.Await([&] { return HasEvent("runner_crashed"); })) << agent_->Log();
+  EXPECT_EQ(Events("runner_crashed").at(0).data().at("exit_code"), "3");
+  ASSERT_TRUE(signal_.Await([&] { return State() == "error"; }));
+  EXPECT_EQ(agent_->ExitCode(), -1);  // the agent stays, so the controller can see and decide
+}
+
+TEST_F(AgentLifecycleTest, BadTokenFailsRegistrationWithTheRunnersReason) {
+  StartAgent();
+  auto c = Register(true);
+  (*c.mutable_string_params())["registration_token"] = "bad-token";
+  auto r = Send(c);
+  EXPECT_FALSE(r.success);
+  EXPECT_THAT(r.message, HasSubstr("config.sh exited with 1"));
+  EXPECT_THAT(r.message, HasSubstr("404 (Not Found)"));
+  ASSERT_TRUE(signal_.Await([&] { return State() == "ready"; }));  // the controller may retry
+  // Registering twice is refused with the reason.
+  RegisterAndListen(true);
+  r = Send(Register(true));
+  EXPECT_FALSE(r.success);
+  EXPECT_THAT(r.message, HasSubstr("only be registered from ready"));
+}
+
+TEST_F(AgentLifecycleTest, EphemeralRunnerIsDrainedAfterItsJob) {
+  StartAgent();
+  RegisterAndListen(/*ephemeral=*/true);
+  EXPECT_THAT(agent_->Invocations(), HasSubstr("--replace --ephemeral\n"));
+  agent_->Runner("job once");
+  ASSERT_TRUE(signal_.Await([&] { return State() == "job_running"; }));
+  agent_->Runner("finish Succeeded");
+  ASSERT_TRUE(signal_.Await([&] { return HasEvent("drained"); })) << agent_->Log();
+  EXPECT_EQ(Events("drained").at(0).data().at("reason"), "ephemeral_job_done");
+  // The state travels in heartbeats, the event in the outbox: either may land first.
+  EXPECT_TRUE(signal_.Await([&] { return State() == "draining"; }));
+  EXPECT_FALSE(HasEvent("runner_crashed"));
+}
+
+TEST_F(AgentLifecycleTest, SigtermDuringAJobLetsItFinishThenShutsDown) {
+  StartAgent("shutdown:\n  grace_period: 60s\n  force_after: 90s\n");
+  RegisterAndListen(/*ephemeral=*/false);
+  agent_->Runner("job deploy");
+  ASSERT_TRUE(signal_.Await([&] { return State() == "job_running"; }));
+  agent_->Kill(SIGTERM);
+  ASSERT_TRUE(signal_.Await([&] { return State() == "draining"; }));
+  EXPECT_TRUE(agent_->RunnerAlive());
+  EXPECT_EQ(agent_->ExitCode(), -1);
+  agent_->Runner("finish Succeeded");
+  ASSERT_TRUE(signal_.Await([&] { return agent_->ExitCode() >= 0; }, seconds(60))) << agent_->Log();
+  EXPECT_EQ(agent_->ExitCode(), 0);
+  ASSERT_TRUE(signal_.Await([&] { return HasEvent("vm_shutting_down"); }));
+  EXPECT_EQ(Events("vm_shutting_down").at(0).data().at("reason"), "SIGTERM");
+  const auto types = EventTypes();
+  EXPECT_EQ(types, (std::vector<std::string>{"vm_started", "runner_registered", "job_started",
+                                             "job_completed", "drained", "vm_shutting_down"}));
+  EXPECT_THAT(agent_->Invocations(), HasSubstr("config.sh remove --token"));
+}
+
+TEST_F(AgentLifecycleTest, ControllerGoneDuringAJob) {
+  const int outage = std::getenv("MIGLET_TEST_OUTAGE_SECONDS")
+                         ? std::atoi(std::getenv("MIGLET_TEST_OUTAGE_SECONDS"))
+                         : 60;
+  StartAgent();
+  RegisterAndListen(/*ephemeral=*/false);
+  agent_->Runner("job survive");
+  ASSERT_TRUE(signal_.Await([&] { return State() == "job_running"; }));
+  const int port = hub_->grpc_port();
+  hub_->Shutdown();
+  hub_.reset();
+  // While the controller is away the job goes on, and finishes.
+  const auto until = std::chrono::steady_clock::now() + seconds(outage);
+  EXPECT_FALSE(signal_.Await([&] { return !agent_->RunnerAlive() || agent_->ExitCode() >= 0; },
+                             std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 until - std::chrono::steady_clock::now())));
+  agent_->Runner("finish Succeeded");
+  {
+    std::lock_guard l(mu_);
+    events_.clear();
+  }
+  StartHub(port);
+  ASSERT_TRUE(signal_.Await([&] { return HasEvent("job_completed"); }, seconds(60)))
+      << agent_->Log();
+  EXPECT_EQ(Events("job_completed").at(0).data().at("job_id"), "survive");
+  ASSERT_TRUE(signal_.Await([&] { return State() == "idle"; }));
+  EXPECT_TRUE(agent_->RunnerAlive());
+  EXPECT_THAT(agent_->Log(), HasSubstr("reconnecting in"));
+}
+
+// Bad configs: exit 2 with the key and the line.
+struct BadConfig {
+  std::string name, yaml, expect;
+};
+
+class BadConfigTest : public ::testing::TestWithParam<BadConfig> {};
+
+TEST_P(BadConfigTest, IsRejectedWithAClearMessage) {
+  const auto dir = fs::temp_directory_path() / ("miglet-badcfg-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const auto cfg = dir / "bad.yaml";
+  std::ofstream(cfg) << GetParam().yaml;
+  const std::string cmd = std::string(MIGLET_AGENT_PATH) + " --check-config --config=" +
+                          cfg.string() + " > " + (dir / "out").string() + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  const std::string out = ReadAll(dir / "out");
+  fs::remove_all(dir);
+  EXPECT_EQ(WEXITSTATUS(status), 2) << out;
+  EXPECT_THAT(out, HasSubstr(GetParam().expect)) << out;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Agent, BadConfigTest,
+    ::testing::Values(
+        BadConfig{"UnknownKey", "vm_id: v\npool_id: p\ncontroler:\n  grpc_endpoint: a:1\n",
+                  "bad.yaml:4: controler.grpc_endpoint: unknown key"},
+        BadConfig{"MissingVmId", "pool_id: p\ncontroller:\n  grpc_endpoint: a:1\n",
+                  "vm_id: is required"},
+        BadConfig{"BadDuration",
+                  "vm_id: v\npool_id: p\ncontroller:\n  grpc_endpoint: a:1\nheartbeat:\n  "
+                  "interval: soon\n",
+                  "bad.yaml:6: heartbeat.interval: invalid duration \"soon\""},
+        BadConfig{"BadEndpoint", "vm_id: v\npool_id: p\ncontroller:\n  grpc_endpoint: nope\n",
+                  "bad.yaml:4: controller.grpc_endpoint: \"nope\" is not host:port"},
+        BadConfig{"BadMode", "vm_id: v\npool_id: p\nmode: laptop\ncontroller:\n  grpc_endpoint: a:1\n",
+                  "bad.yaml:3: mode: \"laptop\" is not sidecar or vm"},
+        BadConfig{"BadYaml", "vm_id: [v\n", "bad.yaml:"},
+        BadConfig{"BadLogLevel",
+                  "vm_id: v\npool_id: p\ncontroller:\n  grpc_endpoint: a:1\nlogging:\n  level: loud\n",
+                  "bad.yaml:6: logging.level: unknown log level"}),
+    [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace miglet
