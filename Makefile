@@ -5,7 +5,7 @@ JOBS ?= 2
 BUILD_TYPE ?= RelWithDebInfo
 CTEST = ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error
 
-.PHONY: all deps build test unit integration format format-check bench demo \
+.PHONY: all deps build test unit integration format format-check bench bench-channel bench-agent demo \
         cluster-tools cluster-up cluster-down cluster-smoke clean help
 
 all: build
@@ -14,7 +14,7 @@ help:
 	@echo "make demo          build, then run the controller and three agents on loopback"
 	@echo "make test          format check, unit and integration tests (installs deps)"
 	@echo "make unit | integration   one test tier"
-	@echo "make bench         bench/channel at 1,000 and 10,000 agents (prints figures)"
+	@echo "make bench         bench/channel at 1,000 and 10,000 agents, and bench/agent (prints figures)"
 	@echo "make deps          apt packages + Go-built tools (idempotent)"
 	@echo "make build         cmake + ninja into $(BUILD_DIR)/"
 	@echo "make format        clang-format the tree; format-check only checks"
@@ -48,9 +48,14 @@ format-check:
 
 BENCH_AGENTS ?= 1000,10000
 BENCH_RUNS ?= 3
-bench: build
+bench: bench-channel bench-agent
+
+bench-channel: build
 	$(BUILD_DIR)/bench/channel_bench --agents=$(BENCH_AGENTS) --runs=$(BENCH_RUNS) \
 	  --heartbeat-interval=10s --window=20s --command-rate=50
+
+bench-agent: build
+	bench/agent/agent_bench.py $(BUILD_DIR) --runs 10 --idle-seconds 60
 
 demo: build
 	scripts/demo.sh

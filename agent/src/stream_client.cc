@@ -62,6 +62,14 @@ class Call final : public grpc::ClientBidiReactor<MIGletMessage, ControllerMessa
 
   void Begin();
   void Cancel() { ctx_.TryCancel(); }
+  // Under the owner's mutex: no more writes; half-close once the write in flight is done.
+  // Returns true when the caller must call StartWritesDone() now (after unlocking).
+  bool CloseLocked() {
+    closing_ = true;
+    if (writing_ || writes_done_) return false;
+    writes_done_ = true;
+    return true;
+  }
 
   void OnWriteDone(bool ok) override;
   void OnReadDone(bool ok) override;
@@ -89,6 +97,8 @@ class Call final : public grpc::ClientBidiReactor<MIGletMessage, ControllerMessa
   Kind cur_kind_ = Kind::kNone;
   uint64_t cur_seq_ = 0;
   bool writing_ = false;
+  bool closing_ = false;
+  bool writes_done_ = false;
 };
 
 class StreamClientImpl final : public StreamClient {
@@ -128,7 +138,9 @@ class StreamClientImpl final : public StreamClient {
       std::lock_guard l(mu_);
       if (!started_ || stopping_) return;
       stopping_ = true;
-      if (call_) call_->Cancel();
+      // The run loop half-closes an established stream so that what was written reaches the
+      // controller before the connection goes; anything else is cancelled.
+      if (call_ && !call_->established) call_->Cancel();
     }
     cv_.notify_all();
     if (run_thread_.joinable()) run_thread_.join();
@@ -332,7 +344,20 @@ class StreamClientImpl final : public StreamClient {
     MonoTime next_heartbeat{};
     while (!call->done) {
       if (stopping_) {
-        call->Cancel();
+        if (call->established) {
+          const bool close_now = call->CloseLocked();
+          if (close_now) {
+            l.unlock();
+            call->StartWritesDone();
+            l.lock();
+          }
+          // The controller answers a half-close by finishing the stream.
+          if (!cv_.wait_for(l, std::chrono::seconds(5), [&] { return call->done; })) {
+            call->Cancel();
+          }
+        } else {
+          call->Cancel();
+        }
         cv_.wait(l, [&] { return call->done; });
         break;
       }
@@ -579,7 +604,7 @@ void Call::Begin() {
 }
 
 const MIGletMessage* Call::NextWriteLocked() {
-  if (writing_ || done || !established) return nullptr;
+  if (writing_ || done || !established || closing_) return nullptr;
   if (heartbeat_pending) {
     heartbeat_pending = false;
     cur_ = heartbeat;
@@ -598,6 +623,7 @@ const MIGletMessage* Call::NextWriteLocked() {
 
 void Call::OnWriteDone(bool ok) {
   const MIGletMessage* next = nullptr;
+  bool close_now = false;
   {
     std::lock_guard l(owner_->mu());
     writing_ = false;
@@ -620,9 +646,14 @@ void Call::OnWriteDone(bool ok) {
     }
     cur_kind_ = Kind::kNone;
     if (ok) next = NextWriteLocked();
+    if (ok && closing_ && !writes_done_) {
+      writes_done_ = true;
+      close_now = true;
+    }
   }
   owner_->cv().notify_all();
   if (next) StartWrite(next);
+  if (close_now) StartWritesDone();
 }
 
 void Call::OnReadDone(bool ok) {
