@@ -26,10 +26,8 @@ else
 fi
 
 ts() { date -u '+%Y-%m-%d %H:%M:%SZ'; }
-stopping=0
-trap 'stopping=1' INT
 [[ -p $FAKE/control ]] || mkfifo "$FAKE/control"
-exec 3<>"$FAKE/control"  # read-write: opening never blocks and reads never see EOF
+rm -f "$FAKE/hang"
 
 echo "√ Connected to GitHub"
 echo
@@ -37,28 +35,42 @@ echo "Current runner version: '2.321.0'"
 echo "$(ts): Listening for Jobs"
 echo $$ >"$FAKE/run.pid"
 
-job=""
+# The orders are read by a background child, so that this shell sits in `wait`, which a
+# trapped SIGINT interrupts (a blocked `read` would not be, and a read with a timeout can lose
+# a partly read line). A background child of a non-interactive shell ignores SIGINT, so only
+# this shell reacts to it.
+(
+  exec 3<>"$FAKE/control"  # read-write: opening never blocks and reads never see EOF
+  job=""
+  while read -r cmd arg <&3; do
+    case $cmd in
+      job) job=$arg; echo "$(ts): Running job: $job" ;;
+      finish)
+        echo "$(ts): Job $job completed with result: $arg"
+        job=""
+        if [[ $ephemeral == true ]]; then
+          echo "$(ts): Runner execution has been finished, exiting because it is an ephemeral runner."
+          exit 0
+        fi
+        ;;
+      crash) echo "An error occurred: simulated crash"; exit "${arg:-1}" ;;
+      hang) touch "$FAKE/hang" ;;
+    esac
+  done
+) &
+reader=$!
+
+on_int() {
+  [[ -e $FAKE/hang ]] && return  # told to hang: only SIGKILL stops it now
+  echo "Exiting..."
+  kill "$reader" 2>/dev/null
+  exit 0
+}
+trap on_int INT
 while true; do
-  if ((stopping)); then
-    echo "Exiting..."
-    exit 0
-  fi
-  # bash does not interrupt a blocked `read` for a trapped SIGINT, so read with a timeout and
-  # look at the flag between reads.
-  if ! read -r -t 0.1 cmd arg <&3; then
-    continue
-  fi
-  case $cmd in
-    job) job=$arg; echo "$(ts): Running job: $job" ;;
-    finish)
-      echo "$(ts): Job $job completed with result: $arg"
-      job=""
-      if [[ $ephemeral == true ]]; then
-        echo "$(ts): Runner execution has been finished, exiting because it is an ephemeral runner."
-        exit 0
-      fi
-      ;;
-    crash) echo "An error occurred: simulated crash"; exit "${arg:-1}" ;;
-    hang) trap '' INT ;;
-  esac
+  wait "$reader"
+  rc=$?
+  # wait returns >128 when a trapped signal interrupted it; the child is then still running.
+  if kill -0 "$reader" 2>/dev/null; then continue; fi
+  exit "$rc"
 done
