@@ -419,21 +419,31 @@ class CpprestKubeClient final : public KubeClient {
   absl::StatusOr<RawResponse> Do(const std::string& method, const std::string& path_and_query,
                                  const std::string& body, const std::string& content_type,
                                  const std::string& what) {
-    RawResponse out;
-    try {
-      http::http_request req(method);
-      req.set_request_uri(path_and_query);
-      AddHeaders(req, content_type);
-      if (!body.empty())
-        req.set_body(body, content_type.empty() ? "application/json" : content_type);
-      http::http_response resp = client_->request(req).get();
-      out.status = resp.status_code();
-      out.retry_after = RetryAfterHeader(resp);
-      out.body = resp.extract_utf8string(true).get();
-    } catch (const std::exception& e) {
-      return TransportError(what, e);
+    // A pooled keep-alive connection the server has since closed (it restarted, or timed the
+    // connection out) fails on first use. When the request cannot have reached the server
+    // (writing it failed), or it is a read, try again on a fresh connection, like Go's
+    // http.Transport does.
+    for (int attempt = 0;; ++attempt) {
+      RawResponse out;
+      try {
+        http::http_request req(method);
+        req.set_request_uri(path_and_query);
+        AddHeaders(req, content_type);
+        if (!body.empty()) {
+          req.set_body(body, content_type.empty() ? "application/json" : content_type);
+        }
+        http::http_response resp = client_->request(req).get();
+        out.status = resp.status_code();
+        out.retry_after = RetryAfterHeader(resp);
+        out.body = resp.extract_utf8string(true).get();
+        return out;
+      } catch (const std::exception& e) {
+        const std::string m = e.what();
+        const bool not_sent = m.find("Failed to write request") != std::string::npos;
+        if (attempt < 3 && (not_sent || method == "GET")) continue;
+        return TransportError(what, e);
+      }
     }
-    return out;
   }
 
   absl::StatusOr<Json> JsonCall(const std::string& method, const std::string& path,

@@ -1,0 +1,171 @@
+// Informers against a real kube-apiserver: sync and handlers, the apiserver killed and restarted
+// mid-watch, and (with --watch-cache=false, in kube_watch_expiry_test) 410 Gone after an etcd
+// compaction.
+#include <iostream>
+#include <mutex>
+#include <set>
+
+#include "common.h"
+#include "miglet/operator/kube/informer.h"
+
+namespace miglet::kube::testing {
+namespace {
+
+TestCluster& C() { return ClusterEnvironment::Cluster(); }
+
+// What the handlers saw, rebuilt into "key -> data.v" so it can be compared with the server.
+struct Recorder {
+  std::mutex mu;
+  std::map<std::string, std::string> state;
+  std::vector<std::string> log;
+  int adds = 0, updates = 0, deletes = 0;
+
+  ResourceEventHandler Handler() {
+    return {[this](const Json& o) {
+              std::lock_guard l(mu);
+              ++adds;
+              state[ObjectKey(o)] = V(o);
+              log.push_back("add " + ObjectKey(o));
+            },
+            [this](const Json&, const Json& o) {
+              std::lock_guard l(mu);
+              ++updates;
+              state[ObjectKey(o)] = V(o);
+              log.push_back("update " + ObjectKey(o) + " " + V(o));
+            },
+            [this](const Json& o) {
+              std::lock_guard l(mu);
+              ++deletes;
+              state.erase(ObjectKey(o));
+              log.push_back("delete " + ObjectKey(o));
+            }};
+  }
+  std::map<std::string, std::string> State() {
+    std::lock_guard l(mu);
+    auto out = state;
+    out.erase(ns + "/kube-root-ca.crt");  // every namespace gets one
+    return out;
+  }
+  std::string ns;
+  static std::string V(const Json& o) {
+    return o.contains("data") && o["data"].contains("v") ? o["data"]["v"].get<std::string>() : "";
+  }
+};
+
+std::map<std::string, std::string> ServerState(KubeClient& c, const std::string& ns) {
+  auto l = c.ListAll(ConfigMaps(), ns);
+  EXPECT_TRUE(l.ok()) << l.status();
+  std::map<std::string, std::string> out;
+  if (!l.ok()) return out;
+  for (const auto& o : l->items) {
+    if (o["metadata"]["name"] == "kube-root-ca.crt") continue;
+    out[ObjectKey(o)] = Recorder::V(o);
+  }
+  return out;
+}
+
+std::map<std::string, std::string> CacheState(Informer& inf) {
+  std::map<std::string, std::string> out;
+  for (const auto& o : inf.List()) {
+    if (o["metadata"]["name"] == "kube-root-ca.crt") continue;
+    out[ObjectKey(o)] = Recorder::V(o);
+  }
+  return out;
+}
+
+// Every object in the cache has the server's resourceVersion: the cache IS a fresh list.
+bool CacheEqualsFreshList(KubeClient& c, Informer& inf, const std::string& ns) {
+  auto l = c.ListAll(ConfigMaps(), ns);
+  if (!l.ok()) return false;
+  std::map<std::string, std::string> server, cache;
+  for (const auto& o : l->items) server[ObjectKey(o)] = ResourceVersionOf(o);
+  for (const auto& o : inf.List()) cache[ObjectKey(o)] = ResourceVersionOf(o);
+  return server == cache;
+}
+
+TEST(InformerTest, SyncsThenFollowsChanges) {
+  auto c = C().Client();
+  CreateNamespace(*c, "inf");
+  auto cms = ResourceClient(*c, ConfigMaps(), "inf");
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(cms.Create(ConfigMap("inf", "pre" + std::to_string(i), {{"v", "0"}})).ok());
+  }
+  Recorder rec;
+  rec.ns = "inf";
+  auto inf = MakeInformer(c, {.resource = ConfigMaps(), .ns = "inf", .page_size = 7});
+  inf->AddEventHandler(rec.Handler());
+  EXPECT_FALSE(inf->HasSynced());
+  inf->Start();
+  ASSERT_TRUE(inf->WaitForSync(std::chrono::seconds(60)));
+  EXPECT_EQ(rec.State().size(), 30u);  // kube-root-ca.crt excluded
+  EXPECT_EQ(rec.State(), ServerState(*c, "inf"));
+  EXPECT_EQ(inf->Stats().lists, 1);
+
+  ASSERT_TRUE(cms.MergePatch("pre3", {{"data", {{"v", "1"}}}}).ok());
+  ASSERT_TRUE(cms.Delete("pre4").ok());
+  ASSERT_TRUE(cms.Create(ConfigMap("inf", "new", {{"v", "9"}})).ok());
+  auto want = ServerState(*c, "inf");
+  ASSERT_TRUE(Eventually([&] { return rec.State() == want; }));
+  EXPECT_EQ(CacheState(*inf), want);
+  auto got = inf->Get("inf/pre3");
+  ASSERT_TRUE(got);
+  EXPECT_EQ((*got)["data"]["v"], "1");
+  EXPECT_FALSE(inf->Get("inf/pre4"));
+  inf->Stop();  // returns: the open watch is cancelled
+  EXPECT_EQ(inf->Stats().expired, 0);
+}
+
+TEST(InformerTest, ApiserverKilledMidWatchRecoversWithoutMissingUpdates) {
+  auto c = C().Client();
+  CreateNamespace(*c, "restart");
+  auto cms = ResourceClient(*c, ConfigMaps(), "restart");
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(cms.Create(ConfigMap("restart", "o" + std::to_string(i), {{"v", "0"}})).ok());
+  }
+  Recorder rec;
+  rec.ns = "restart";
+  auto inf = MakeInformer(c, {.resource = ConfigMaps(), .ns = "restart"});
+  inf->AddEventHandler(rec.Handler());
+  inf->Start();
+  ASSERT_TRUE(inf->WaitForSync(std::chrono::seconds(60)));
+  ASSERT_TRUE(Eventually([&] { return inf->Stats().watches >= 1; }));
+
+  ASSERT_TRUE(C().KillApiserver().ok());
+  ASSERT_TRUE(Eventually([&] {
+    return inf->Stats().watch_failures + inf->Stats().lists > 1 || inf->Stats().watch_failures >= 1;
+  }));
+  ASSERT_TRUE(C().StartAgain().ok());
+  // Changes made right after the restart, while the informer is still backing off or
+  // reconnecting: updates, a delete and a create.
+  for (int i = 0; i < 10; i += 2) {
+    auto r = cms.MergePatch("o" + std::to_string(i), {{"data", {{"v", "after"}}}});
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+  ASSERT_TRUE(cms.Delete("o9").ok());
+  ASSERT_TRUE(cms.Create(ConfigMap("restart", "born-after", {{"v", "x"}})).ok());
+
+  const auto want = ServerState(*c, "restart");
+  ASSERT_TRUE(Eventually([&] { return rec.State() == want; }))
+      << "handlers saw " << rec.State().size() << " objects";
+  EXPECT_TRUE(CacheEqualsFreshList(*c, *inf, "restart"));
+  EXPECT_GE(inf->Stats().watch_failures, 1);
+  {
+    std::lock_guard l(rec.mu);
+    EXPECT_EQ(rec.state.count("restart/o9"), 0u);
+    EXPECT_EQ(rec.state["restart/o4"], "after");
+    EXPECT_EQ(rec.state["restart/born-after"], "x");
+  }
+  std::cout << "informer stats after the restart: lists=" << inf->Stats().lists
+            << " watches=" << inf->Stats().watches << " expired=" << inf->Stats().expired
+            << " watch_failures=" << inf->Stats().watch_failures << "\n";
+  inf->Stop();
+}
+
+}  // namespace
+}  // namespace miglet::kube::testing
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new miglet::kube::testing::ClusterEnvironment(""));
+  return RUN_ALL_TESTS();
+}
