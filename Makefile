@@ -5,6 +5,7 @@ JOBS ?= 2
 BUILD_TYPE ?= RelWithDebInfo
 CTEST = ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error
 
+.PHONY: kube-tools test-kube bench-kube
 .PHONY: all deps build test unit integration format format-check bench bench-channel bench-agent demo \
         cluster-tools cluster-up cluster-down cluster-smoke clean help
 
@@ -31,6 +32,7 @@ build: deps $(BUILD_DIR)/build.ninja
 
 test: build format-check
 	$(CTEST) -L unit
+	hack/cluster/build-tools.sh kube etcd
 	$(CTEST) -L integration
 
 unit: build
@@ -76,3 +78,16 @@ clean:
 	rm -rf $(BUILD_DIR)/CMakeFiles $(BUILD_DIR)/build.ninja $(BUILD_DIR)/CMakeCache.txt \
 	  $(BUILD_DIR)/common $(BUILD_DIR)/operator $(BUILD_DIR)/agent $(BUILD_DIR)/proto \
 	  $(BUILD_DIR)/tests $(BUILD_DIR)/bench
+
+# The kube client's tests against a real control plane (each test case starts its own with
+# hack/cluster/up.sh). The tools build once (~11-20 min cold), then take seconds.
+kube-tools:
+	hack/cluster/build-tools.sh kube etcd
+
+test-kube: build kube-tools
+	$(CTEST) -L unit -R '^(Kubeconfig|InClusterConfig|Errors|WatchParser|RateLimiter|WorkQueue|LeaderElectionState|TimeFormat)Test\.'
+	$(CTEST) -L integration -R '^(KubeClient|KubeCredentials|Informer|WatchExpiry|Lease)Test\.'
+
+bench-kube: build kube-tools
+	$(BUILD_DIR)/bench/kube_informer_bench --objects=$(KUBE_BENCH_OBJECTS)
+KUBE_BENCH_OBJECTS ?= 10000

@@ -17,6 +17,7 @@ APT_PACKAGES=(
   libcpprest-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev
   libgtest-dev libgmock-dev libabsl-dev libssl-dev
   clang-format curl ca-certificates procps iproute2 prometheus
+  nlohmann-json3-dev openssl
 )
 # Go tools: name, module path of the main package, version.
 GO_TOOLS=(
