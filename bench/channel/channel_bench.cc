@@ -394,10 +394,9 @@ RunResult RunOnce(const std::string& controller_path, int n, Duration hb_interva
   r.cpu_per_1k_hb = (hb_after - hb_before) > 0 ? cpu / ((hb_after - hb_before) / 1000.0) : -1;
   r.idle_cpu_per_s = idle_cpu_per_s;
   // What heartbeats add on top of holding the streams.
-  r.marginal_cpu_per_1k_hb =
-      (hb_after - hb_before) > 0
-          ? (cpu - idle_cpu_per_s * hb_secs) / ((hb_after - hb_before) / 1000.0)
-          : -1;
+  r.marginal_cpu_per_1k_hb = (hb_after - hb_before) > 0 ? (cpu - idle_cpu_per_s * hb_secs) /
+                                                              ((hb_after - hb_before) / 1000.0)
+                                                        : -1;
   r.rtt_p50_ms = Percentile(latencies, 0.5);
   r.rtt_p99_ms = Percentile(latencies, 0.99);
   r.rtt_samples = latencies.size();
@@ -483,17 +482,18 @@ int Main(int argc, char** argv) {
       "window %.0fs, %d commands/s\n",
       host, sysconf(_SC_NPROCESSORS_ONLN), static_cast<unsigned long long>(rl.rlim_cur),
       ToSeconds(hb), ToSeconds(window), rate);
-  std::printf("%-7s %-4s %10s %10s %12s %10s %10s %9s %10s %8s %7s\n", "agents", "run", "connect_s",
-              "hb_per_s", "cpu_s/1k_hb", "cpu_s/s", "rtt_p50_ms", "rtt_p99", "KiB/agent", "threads",
-              "failed");
+  std::printf("%-7s %-4s %9s %9s %11s %11s %9s %9s %10s %8s %10s %7s %6s\n", "agents", "run",
+              "connect_s", "hb_per_s", "cpu_s/1k_hb", "marg/1k_hb", "idle_cpu", "cpu_s/s",
+              "rtt_p50_ms", "rtt_p99", "KiB/agent", "threads", "failed");
   for (int n : sizes) {
     std::vector<RunResult> rs;
     for (int k = 0; k < runs; ++k) {
       rs.push_back(RunOnce(controller, n, hb, window, rate));
       const auto& r = rs.back();
-      std::printf("%-7d %-4d %10.2f %10.0f %12.4f %10.3f %10.2f %9.2f %10.1f %8d %7d\n", n, k + 1,
-                  r.connect_s, r.hb_per_s, r.cpu_per_1k_hb, r.cpu_per_s, r.rtt_p50_ms, r.rtt_p99_ms,
-                  r.rss_per_agent_kib, r.threads, r.failed);
+      std::printf("%-7d %-4d %9.2f %9.0f %11.4f %11.4f %9.3f %9.3f %10.2f %8.2f %10.1f %7d %6d\n",
+                  n, k + 1, r.connect_s, r.hb_per_s, r.cpu_per_1k_hb, r.marginal_cpu_per_1k_hb,
+                  r.idle_cpu_per_s, r.cpu_per_s, r.rtt_p50_ms, r.rtt_p99_ms, r.rss_per_agent_kib,
+                  r.threads, r.failed);
       std::fflush(stdout);
     }
     auto med = [&](auto f) {
@@ -501,17 +501,16 @@ int Main(int argc, char** argv) {
       for (const auto& r : rs) v.push_back(f(r));
       return Median(v);
     };
-    std::printf("%-7d %-4s %9.2f %9.0f %11.4f %11.4f %9.3f %9.3f %10.2f %8.2f %10.1f %7.0f %6.0f\n",
-                n, "med", med([](auto& r) { return r.connect_s; }),
-                med([](auto& r) { return r.hb_per_s; }),
-                med([](auto& r) { return r.cpu_per_1k_hb; }),
-                med([](auto& r) { return r.marginal_cpu_per_1k_hb; }),
-                med([](auto& r) { return r.idle_cpu_per_s; }),
-                med([](auto& r) { return r.cpu_per_s; }), med([](auto& r) { return r.rtt_p50_ms; }),
-                med([](auto& r) { return r.rtt_p99_ms; }),
-                med([](auto& r) { return r.rss_per_agent_kib; }),
-                med([](auto& r) { return static_cast<double>(r.threads); }),
-                med([](auto& r) { return static_cast<double>(r.failed); }));
+    std::printf(
+        "%-7d %-4s %9.2f %9.0f %11.4f %11.4f %9.3f %9.3f %10.2f %8.2f %10.1f %7.0f %6.0f\n", n,
+        "med", med([](auto& r) { return r.connect_s; }), med([](auto& r) { return r.hb_per_s; }),
+        med([](auto& r) { return r.cpu_per_1k_hb; }),
+        med([](auto& r) { return r.marginal_cpu_per_1k_hb; }),
+        med([](auto& r) { return r.idle_cpu_per_s; }), med([](auto& r) { return r.cpu_per_s; }),
+        med([](auto& r) { return r.rtt_p50_ms; }), med([](auto& r) { return r.rtt_p99_ms; }),
+        med([](auto& r) { return r.rss_per_agent_kib; }),
+        med([](auto& r) { return static_cast<double>(r.threads); }),
+        med([](auto& r) { return static_cast<double>(r.failed); }));
     std::fflush(stdout);
   }
   return 0;

@@ -19,10 +19,10 @@ namespace miglet {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::HasSubstr;
-using ::testing::Not;
 using miglet::testing::Signal;
 using std::chrono::seconds;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string ReadAll(const fs::path& p) {
   std::ifstream in(p);
@@ -40,8 +40,8 @@ class AgentProcess {
       fs::copy_file(fs::path(MIGLET_FAKE_RUNNER_DIR) / f, dir_ / "runner" / f,
                     fs::copy_options::overwrite_existing);
     }
-    std::ofstream(dir_ / "miglet.yaml") << yaml << "runner:\n  dir: " << (dir_ / "runner").string()
-                                        << "\n";
+    std::ofstream(dir_ / "miglet.yaml")
+        << yaml << "runner:\n  dir: " << (dir_ / "runner").string() << "\n";
   }
   ~AgentProcess() {
     if (pid_ > 0 && !exited_) {
@@ -165,10 +165,12 @@ class AgentLifecycleTest : public ::testing::Test {
       signal_.Notify();
     });
     EXPECT_TRUE(id.ok()) << id.status();
-    EXPECT_TRUE(signal_.Await([&] {
-      std::lock_guard l(m);
-      return result.has_value();
-    }, seconds(60)));
+    EXPECT_TRUE(signal_.Await(
+        [&] {
+          std::lock_guard l(m);
+          return result.has_value();
+        },
+        seconds(60)));
     std::lock_guard l(m);
     return result.value_or(CommandResult{});
   }
@@ -385,6 +387,40 @@ TEST_F(AgentLifecycleTest, ControllerGoneDuringAJob) {
   EXPECT_THAT(agent_->Log(), HasSubstr("reconnecting in"));
 }
 
+TEST_F(AgentLifecycleTest, JitConfigRunsTheRunnerWithoutConfigSh) {
+  StartAgent();
+  commands::Command c;
+  c.set_type("register_runner");
+  (*c.mutable_string_params())["jit_config"] = "eyJKSVQtU0VDUkVUIjoxfQ==";
+  auto r = Send(c);
+  ASSERT_TRUE(r.success) << r.message;
+  ASSERT_TRUE(signal_.Await([&] { return State() == "idle"; }));
+  EXPECT_EQ(agent_->Invocations(), "run.sh --jitconfig eyJKSVQtU0VDUkVUIjoxfQ==\n");
+  EXPECT_THAT(agent_->Log(), Not(HasSubstr("eyJKSVQtU0VDUkVUIjoxfQ==")));
+  EXPECT_THAT(agent_->Log(), HasSubstr("run.sh --jitconfig ***"));
+}
+
+TEST_F(AgentLifecycleTest, ForcedShutdownKillsARunnerThatIgnoresSigint) {
+  StartAgent();
+  RegisterAndListen(/*ephemeral=*/true);
+  agent_->Runner("hang");
+  agent_->Runner("job stuck");
+  ASSERT_TRUE(signal_.Await([&] { return State() == "job_running"; }));
+  commands::Command shutdown;
+  shutdown.set_type("shutdown");
+  (*shutdown.mutable_int_params())["grace_seconds"] = 1;
+  (*shutdown.mutable_bool_params())["force"] = true;
+  auto r = Send(shutdown);
+  EXPECT_TRUE(r.success) << r.message;
+  ASSERT_TRUE(signal_.Await([&] { return agent_->ExitCode() >= 0; })) << agent_->Log();
+  EXPECT_EQ(agent_->ExitCode(), 0);
+  EXPECT_FALSE(agent_->RunnerAlive());
+  EXPECT_THAT(agent_->Log(), HasSubstr("killing it"));
+  ASSERT_TRUE(signal_.Await([&] { return HasEvent("vm_shutting_down"); }));
+  // An ephemeral runner is not deregistered by the agent (GitHub removes it after its job).
+  EXPECT_EQ(Events("vm_shutting_down").at(0).data().at("deregistered"), "not needed");
+}
+
 // Bad configs: exit 2 with the key and the line.
 struct BadConfig {
   std::string name, yaml, expect;
@@ -397,8 +433,9 @@ TEST_P(BadConfigTest, IsRejectedWithAClearMessage) {
   fs::create_directories(dir);
   const auto cfg = dir / "bad.yaml";
   std::ofstream(cfg) << GetParam().yaml;
-  const std::string cmd = std::string(MIGLET_AGENT_PATH) + " --check-config --config=" +
-                          cfg.string() + " > " + (dir / "out").string() + " 2>&1";
+  const std::string cmd = std::string(MIGLET_AGENT_PATH) +
+                          " --check-config --config=" + cfg.string() + " > " +
+                          (dir / "out").string() + " 2>&1";
   const int status = std::system(cmd.c_str());
   const std::string out = ReadAll(dir / "out");
   fs::remove_all(dir);
@@ -419,12 +456,14 @@ INSTANTIATE_TEST_SUITE_P(
                   "bad.yaml:6: heartbeat.interval: invalid duration \"soon\""},
         BadConfig{"BadEndpoint", "vm_id: v\npool_id: p\ncontroller:\n  grpc_endpoint: nope\n",
                   "bad.yaml:4: controller.grpc_endpoint: \"nope\" is not host:port"},
-        BadConfig{"BadMode", "vm_id: v\npool_id: p\nmode: laptop\ncontroller:\n  grpc_endpoint: a:1\n",
+        BadConfig{"BadMode",
+                  "vm_id: v\npool_id: p\nmode: laptop\ncontroller:\n  grpc_endpoint: a:1\n",
                   "bad.yaml:3: mode: \"laptop\" is not sidecar or vm"},
         BadConfig{"BadYaml", "vm_id: [v\n", "bad.yaml:"},
-        BadConfig{"BadLogLevel",
-                  "vm_id: v\npool_id: p\ncontroller:\n  grpc_endpoint: a:1\nlogging:\n  level: loud\n",
-                  "bad.yaml:6: logging.level: unknown log level"}),
+        BadConfig{
+            "BadLogLevel",
+            "vm_id: v\npool_id: p\ncontroller:\n  grpc_endpoint: a:1\nlogging:\n  level: loud\n",
+            "bad.yaml:6: logging.level: unknown log level"}),
     [](const auto& info) { return info.param.name; });
 
 }  // namespace
