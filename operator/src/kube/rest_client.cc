@@ -208,7 +208,8 @@ class CpprestKubeClient final : public KubeClient {
                                         "\" is not an http(s) URL");
     }
     try {
-      client_ = std::make_unique<client::http_client>(cfg_.server, MakeConfig(30));
+      client_ = std::make_unique<client::http_client>(cfg_.server,
+                                                      MakeConfig(cfg_.request_timeout_seconds));
     } catch (const std::exception& e) {
       return absl::InvalidArgumentError("kube client: server " + cfg_.server + ": " + e.what());
     }

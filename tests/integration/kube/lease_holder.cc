@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "%s\n", cfg.status().ToString().c_str());
     return 1;
   }
+  cfg->request_timeout_seconds = 5;  // under the 10 s renew deadline
   auto client = MakeKubeClient(*cfg);
   if (!client.ok()) {
     fprintf(stderr, "%s\n", client.status().ToString().c_str());

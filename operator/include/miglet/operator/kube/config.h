@@ -21,6 +21,10 @@ struct KubeConfig {
   std::string token_file;  // re-read whenever it changes (rotated service-account tokens)
   std::string ns = "default";
   std::string context;  // the kubeconfig context used, for messages
+  // Bound on one request (watches excepted: they get their timeoutSeconds plus a margin). A
+  // leader elector's client should use less than the renew deadline, so a hung renew cannot
+  // keep a replica believing it leads after another has taken over.
+  int request_timeout_seconds = 30;
 };
 
 // The current context (or `context`) of a kubeconfig. Relative file paths resolve against the

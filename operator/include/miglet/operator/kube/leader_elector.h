@@ -38,6 +38,8 @@ class LeaderElector {
   virtual std::string Leader() const = 0;  // the holder last observed
 };
 
+// `client` should have a request timeout (KubeConfig::request_timeout_seconds) shorter than
+// the renew deadline.
 std::unique_ptr<LeaderElector> MakeLeaderElector(std::shared_ptr<KubeClient> client,
                                                  LeaderElectionConfig config,
                                                  std::shared_ptr<Clock> clock);
