@@ -56,11 +56,9 @@ Agent::Agent(AgentConfig config, std::string version, std::shared_ptr<Clock> clo
   });
 
   runner_ = std::make_unique<RunnerSupervisor>(
-      config_.runner_dir,
-      RunnerSupervisor::Callbacks{[this](const RunnerLine& l) { OnRunnerLine(l); },
-                                  [this](int code, bool requested) {
-                                    OnRunnerExit(code, requested);
-                                  }});
+      config_.runner_dir, RunnerSupervisor::Callbacks{
+                              [this](const RunnerLine& l) { OnRunnerLine(l); },
+                              [this](int code, bool requested) { OnRunnerExit(code, requested); }});
 
   dispatcher_.Register("register_runner",
                        [this](const commands::Command& c) { return Register(c); });
@@ -69,8 +67,9 @@ Agent::Agent(AgentConfig config, std::string version, std::shared_ptr<Clock> clo
   dispatcher_.Register("update_config", [this](const commands::Command& c) {
     return ApplyUpdateConfig(c, &config_, client_.get());
   });
-  dispatcher_.Register("set_log_level",
-                       [this](const commands::Command& c) { return ApplySetLogLevel(c, &config_); });
+  dispatcher_.Register("set_log_level", [this](const commands::Command& c) {
+    return ApplySetLogLevel(c, &config_);
+  });
 
   StreamClientOptions o = ToStreamOptions(config_, version_);
   o.on_connection = [this](bool connected) {
@@ -79,8 +78,8 @@ Agent::Agent(AgentConfig config, std::string version, std::shared_ptr<Clock> clo
     }
     cv_.notify_all();
   };
-  client_ = StreamClient::Create(std::move(o), clock_, &dispatcher_,
-                                 [this] { return BuildHeartbeat(); }, metrics);
+  client_ = StreamClient::Create(
+      std::move(o), clock_, &dispatcher_, [this] { return BuildHeartbeat(); }, metrics);
 }
 
 Agent::~Agent() {
@@ -188,8 +187,9 @@ commands::CommandAck Agent::Register(const commands::Command& cmd) {
   SetState(AgentState::kIdle, "the runner is listening for jobs");
   std::string labels;
   for (const auto& label : reg.labels) labels += (labels.empty() ? "" : ",") + label;
-  Event("runner_registered",
-        {{"runner_name", reg.name}, {"labels", labels}, {"ephemeral", reg.ephemeral ? "true" : "false"}});
+  Event("runner_registered", {{"runner_name", reg.name},
+                              {"labels", labels},
+                              {"ephemeral", reg.ephemeral ? "true" : "false"}});
   return MakeAck(true, "runner " + reg.name + " registered and listening for jobs",
                  {{"runner_name", reg.name}});
 }
@@ -223,11 +223,9 @@ commands::CommandAck Agent::Drain(const commands::Command& cmd) {
 }
 
 commands::CommandAck Agent::Shutdown(const commands::Command& cmd) {
-  const Duration grace =
-      std::chrono::seconds(IntParam(cmd, "grace_seconds",
-                                    std::chrono::duration_cast<std::chrono::seconds>(
-                                        config_.shutdown_grace)
-                                        .count()));
+  const Duration grace = std::chrono::seconds(
+      IntParam(cmd, "grace_seconds",
+               std::chrono::duration_cast<std::chrono::seconds>(config_.shutdown_grace).count()));
   const bool force = BoolParam(cmd, "force", false);
   if (sm_.state() == AgentState::kShuttingDown) return MakeAck(true, "already shutting down");
   std::string job;
@@ -295,7 +293,8 @@ void Agent::OnRunnerLine(const RunnerLine& line) {
         job_.set_started_at(clock_->UnixSeconds());
         job_running_ = true;
       }
-      if (sm_.state() == AgentState::kIdle) SetState(AgentState::kJobRunning, "job " + line.job_name);
+      if (sm_.state() == AgentState::kIdle)
+        SetState(AgentState::kJobRunning, "job " + line.job_name);
       Event("job_started", {{"job_id", line.job_name}});
       client_->HeartbeatNow();
       break;
@@ -309,9 +308,9 @@ void Agent::OnRunnerLine(const RunnerLine& line) {
       }
       jobs_total_->Add({{"result", line.result}}).Increment();
       client_->HeartbeatNow();
-      Event("job_completed", {{"job_id", line.job_name},
-                              {"result", line.result},
-                              {"success", ok ? "true" : "false"}});
+      Event(
+          "job_completed",
+          {{"job_id", line.job_name}, {"result", line.result}, {"success", ok ? "true" : "false"}});
       if (sm_.state() == AgentState::kJobRunning) {
         SetState(AgentState::kIdle, "job " + line.job_name + " " + line.result);
       } else if (sm_.state() == AgentState::kDraining) {
@@ -358,8 +357,8 @@ void Agent::OnRunnerExit(int code, bool requested) {
     return;
   }
   spdlog::error("the runner exited unexpectedly with {}", code);
-  Event("runner_crashed", {{"exit_code", std::to_string(code)},
-                           {"during_job", was_busy ? "true" : "false"}});
+  Event("runner_crashed",
+        {{"exit_code", std::to_string(code)}, {"during_job", was_busy ? "true" : "false"}});
   SetState(AgentState::kError, "runner crashed with exit code " + std::to_string(code));
 }
 
@@ -384,8 +383,8 @@ void Agent::Terminate(std::string why) {
     }
   }
   // The runner gets what is left of force_after to stop by itself, then it is killed.
-  const Duration stop_grace = std::max<Duration>(config_.shutdown_force_after - config_.shutdown_grace,
-                                                 std::chrono::seconds(1));
+  const Duration stop_grace = std::max<Duration>(
+      config_.shutdown_force_after - config_.shutdown_grace, std::chrono::seconds(1));
   if (auto st = FinishShutdown(stop_grace, /*force=*/true, why); !st.ok()) {
     spdlog::error("shutdown: {}", std::string(st.message()));
     std::lock_guard l(mu_);
@@ -401,8 +400,7 @@ int Agent::WaitForExit() {
   }
   // Deliver vm_shutting_down and the shutdown ack before going away.
   if (!client_->Flush(std::chrono::seconds(10))) {
-    spdlog::warn("{} messages to the controller were not delivered before exit",
-                 client_->queued());
+    spdlog::warn("{} messages to the controller were not delivered before exit", client_->queued());
   }
   client_->Stop();
   if (config_.mode == "vm") {

@@ -50,11 +50,10 @@ absl::Status BindAgentConfig(const std::string& file, AgentConfig* c) {
       .String("shutdown.command", &c->shutdown_command)
       .Dur("runner.register_timeout", &c->register_timeout);
   RETURN_IF_ERROR(b.Finish());
-  for (const char* key :
-       {"vm_id", "pool_id", "controller.endpoint", "controller.grpc_endpoint",
-        "controller.retry.initial_backoff", "controller.retry.max_backoff", "heartbeat.interval",
-        "logging.level", "logging.format", "metrics.listen", "mode", "shutdown.grace_period",
-        "shutdown.force_after"}) {
+  for (const char* key : {"vm_id", "pool_id", "controller.endpoint", "controller.grpc_endpoint",
+                          "controller.retry.initial_backoff", "controller.retry.max_backoff",
+                          "heartbeat.interval", "logging.level", "logging.format", "metrics.listen",
+                          "mode", "shutdown.grace_period", "shutdown.force_after"}) {
     c->sources[key] = b.Where(key);
   }
   return absl::OkStatus();
@@ -76,23 +75,27 @@ std::string EffectiveConfigYaml(const AgentConfig& c) {
   out += "mode: " + c.mode + src("mode") + "\n";
   out += "controller:\n";
   out += "  endpoint: " + q(c.controller_endpoint) + src("controller.endpoint") + "\n";
-  out += "  grpc_endpoint: " + q(c.controller_grpc_endpoint) + src("controller.grpc_endpoint") + "\n";
+  out +=
+      "  grpc_endpoint: " + q(c.controller_grpc_endpoint) + src("controller.grpc_endpoint") + "\n";
   out += "  http_fallback: " + std::string(c.http_fallback ? "true" : "false") + "\n";
   out += "  tls:\n    ca_file: " + q(c.tls_ca_file) + "\n    cert_file: " + q(c.tls_cert_file) +
-         "\n    key_file: " + q(c.tls_key_file) + "\n    server_name: " + q(c.tls_server_name) + "\n";
+         "\n    key_file: " + q(c.tls_key_file) + "\n    server_name: " + q(c.tls_server_name) +
+         "\n";
   out += "  auth:\n    token: " + std::string(c.auth_token.empty() ? "\"\"" : "<redacted>") + "\n";
   out += "  retry:\n    initial_backoff: " + d(c.retry.initial) +
          src("controller.retry.initial_backoff") + "\n    max_backoff: " + d(c.retry.max) +
-         src("controller.retry.max_backoff") + "\n    reset_after: " + d(c.retry.reset_after) + "\n";
+         src("controller.retry.max_backoff") + "\n    reset_after: " + d(c.retry.reset_after) +
+         "\n";
   out += "heartbeat:\n  interval: " + d(c.heartbeat_interval) + src("heartbeat.interval") +
          "\n  timeout: " + d(c.heartbeat_timeout) + "\n";
   out += "github:\n  runner_group: " + q(c.runner_group) + "\n  labels: [" + labels + "]\n";
-  out += "runner:\n  dir: " + q(c.runner_dir) + "\n  register_timeout: " + d(c.register_timeout) + "\n";
+  out += "runner:\n  dir: " + q(c.runner_dir) + "\n  register_timeout: " + d(c.register_timeout) +
+         "\n";
   out += "shutdown:\n  grace_period: " + d(c.shutdown_grace) + src("shutdown.grace_period") +
          "\n  force_after: " + d(c.shutdown_force_after) + src("shutdown.force_after") +
          "\n  command: " + q(c.shutdown_command) + "\n";
-  out += "logging:\n  level: " + c.log_level + src("logging.level") + "\n  format: " + c.log_format +
-         src("logging.format") + "\n";
+  out += "logging:\n  level: " + c.log_level + src("logging.level") +
+         "\n  format: " + c.log_format + src("logging.format") + "\n";
   out += "metrics:\n  listen: " + q(c.metrics_listen) + src("metrics.listen") + "\n";
   return out;
 }

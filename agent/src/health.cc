@@ -59,8 +59,7 @@ commands::VMHealth HealthSampler::Sample() {
     h.set_disk_total_bytes(static_cast<int64_t>(total));
     h.set_disk_used_bytes(static_cast<int64_t>(used));
     // As df computes it: used / (used + available to unprivileged users).
-    h.set_disk_usage_percent(100.0 * static_cast<double>(used) /
-                             static_cast<double>(used + avail));
+    h.set_disk_usage_percent(100.0 * static_cast<double>(used) / static_cast<double>(used + avail));
   }
   return h;
 }

@@ -149,7 +149,8 @@ absl::Status RunnerSupervisor::Configure(const RunnerRegistration& reg, Duration
   if (!r.ok()) return r.status();
   if (r->exit_code != 0) {
     // The runner's own words, last lines first: they say why (bad token, no network, ...).
-    std::string tail = r->output.size() > 600 ? r->output.substr(r->output.size() - 600) : r->output;
+    std::string tail =
+        r->output.size() > 600 ? r->output.substr(r->output.size() - 600) : r->output;
     return absl::FailedPreconditionError("config.sh exited with " + std::to_string(r->exit_code) +
                                          ": " + tail);
   }
@@ -169,8 +170,8 @@ absl::Status RunnerSupervisor::Start(const RunnerRegistration& reg) {
   pid_ = spawned->first;
   stop_requested_ = false;
   ++starts_;
-  spdlog::info("runner started: run.sh{} (pid {})", reg.jit_config.empty() ? "" : " --jitconfig ***",
-               pid_);
+  spdlog::info("runner started: run.sh{} (pid {})",
+               reg.jit_config.empty() ? "" : " --jitconfig ***", pid_);
   reader_ = std::thread([this, fd = spawned->second, pid = pid_] { ReadLoop(fd, pid); });
   return absl::OkStatus();
 }

@@ -4,15 +4,24 @@ namespace miglet {
 
 std::string_view AgentStateName(AgentState s) {
   switch (s) {
-    case AgentState::kInitializing: return "initializing";
-    case AgentState::kConnecting: return "connecting";
-    case AgentState::kReady: return "ready";
-    case AgentState::kRegisteringRunner: return "registering_runner";
-    case AgentState::kIdle: return "idle";
-    case AgentState::kJobRunning: return "job_running";
-    case AgentState::kDraining: return "draining";
-    case AgentState::kShuttingDown: return "shutting_down";
-    case AgentState::kError: return "error";
+    case AgentState::kInitializing:
+      return "initializing";
+    case AgentState::kConnecting:
+      return "connecting";
+    case AgentState::kReady:
+      return "ready";
+    case AgentState::kRegisteringRunner:
+      return "registering_runner";
+    case AgentState::kIdle:
+      return "idle";
+    case AgentState::kJobRunning:
+      return "job_running";
+    case AgentState::kDraining:
+      return "draining";
+    case AgentState::kShuttingDown:
+      return "shutting_down";
+    case AgentState::kError:
+      return "error";
   }
   return "unknown";
 }
@@ -23,15 +32,24 @@ bool IsLegalTransition(AgentState from, AgentState to) {
   if (to == S::kError) return true;
   if (to == S::kDraining) return from != S::kShuttingDown;
   switch (from) {
-    case S::kInitializing: return to == S::kConnecting;
-    case S::kConnecting: return to == S::kReady;
-    case S::kReady: return to == S::kRegisteringRunner;
-    case S::kRegisteringRunner: return to == S::kIdle || to == S::kReady;
-    case S::kIdle: return to == S::kJobRunning;
-    case S::kJobRunning: return to == S::kIdle;
-    case S::kDraining: return to == S::kShuttingDown;
-    case S::kShuttingDown: return false;
-    case S::kError: return false;
+    case S::kInitializing:
+      return to == S::kConnecting;
+    case S::kConnecting:
+      return to == S::kReady;
+    case S::kReady:
+      return to == S::kRegisteringRunner;
+    case S::kRegisteringRunner:
+      return to == S::kIdle || to == S::kReady;
+    case S::kIdle:
+      return to == S::kJobRunning;
+    case S::kJobRunning:
+      return to == S::kIdle;
+    case S::kDraining:
+      return to == S::kShuttingDown;
+    case S::kShuttingDown:
+      return false;
+    case S::kError:
+      return false;
   }
   return false;
 }

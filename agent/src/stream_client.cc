@@ -577,7 +577,7 @@ class StreamClientImpl final : public StreamClient {
   bool outbox_in_flight_ = false;
   std::deque<commands::Command> commands_;
   bool executing_ = false;  // the command thread is running a handler
-  CommandDedup dedup_;  // used by the command thread only
+  CommandDedup dedup_;      // used by the command thread only
   Duration heartbeat_interval_;
   bool heartbeat_now_ = false;
   bool started_ = false;

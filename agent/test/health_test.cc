@@ -12,7 +12,8 @@ TEST(HealthTest, ReadsProcFilesAndDisk) {
   const auto dir = std::filesystem::temp_directory_path() / ("health-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   auto write_stat = [&](int user, int idle) {
-    std::ofstream(dir / "stat") << "cpu  " << user << " 0 0 " << idle << " 0 0 0 0 0 0\ncpu0 1 2 3\n";
+    std::ofstream(dir / "stat") << "cpu  " << user << " 0 0 " << idle
+                                << " 0 0 0 0 0 0\ncpu0 1 2 3\n";
   };
   std::ofstream(dir / "meminfo") << "MemTotal:       1000 kB\nMemFree:         100 kB\n"
                                     "MemAvailable:    250 kB\n";

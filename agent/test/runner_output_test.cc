@@ -17,8 +17,8 @@ TEST(RunnerOutputTest, ParsesTheRunnersLines) {
   auto started = ParseRunnerLine("2024-05-01 10:01:02Z: Running job: build (ubuntu-latest, 3.12)");
   EXPECT_EQ(started.kind, K::kJobStarted);
   EXPECT_EQ(started.job_name, "build (ubuntu-latest, 3.12)");
-  auto done =
-      ParseRunnerLine("2024-05-01 10:03:04Z: Job build (ubuntu-latest, 3.12) completed with result: Failed\r\n");
+  auto done = ParseRunnerLine(
+      "2024-05-01 10:03:04Z: Job build (ubuntu-latest, 3.12) completed with result: Failed\r\n");
   EXPECT_EQ(done.kind, K::kJobCompleted);
   EXPECT_EQ(done.job_name, "build (ubuntu-latest, 3.12)");
   EXPECT_EQ(done.result, "Failed");
@@ -33,10 +33,10 @@ TEST(RunnerOutputTest, JobNamesMayContainTheMarkerWords) {
 }
 
 TEST(RunnerOutputTest, OtherLinesAreIgnored) {
-  for (const char* line : {"", "--------------------------------------------------------------------------------",
-                           "# Runner Registration", "√ Runner successfully added",
-                           "Running job:", "2024-05-01 10:00:00Z: Listening for Jobs later",
-                           "Exiting..."}) {
+  for (const char* line :
+       {"", "--------------------------------------------------------------------------------",
+        "# Runner Registration", "√ Runner successfully added",
+        "Running job:", "2024-05-01 10:00:00Z: Listening for Jobs later", "Exiting..."}) {
     EXPECT_EQ(ParseRunnerLine(line).kind, K::kOther) << line;
   }
 }

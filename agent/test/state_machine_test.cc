@@ -15,8 +15,8 @@ TEST(StateMachineTest, HappyPathOfTheContract) {
   sm.OnChange([&](S from, S to, const std::string&) {
     seen.push_back(std::string(AgentStateName(from)) + ">" + std::string(AgentStateName(to)));
   });
-  for (S to : {S::kConnecting, S::kReady, S::kRegisteringRunner, S::kIdle, S::kJobRunning,
-               S::kIdle, S::kJobRunning, S::kDraining, S::kShuttingDown}) {
+  for (S to : {S::kConnecting, S::kReady, S::kRegisteringRunner, S::kIdle, S::kJobRunning, S::kIdle,
+               S::kJobRunning, S::kDraining, S::kShuttingDown}) {
     ASSERT_TRUE(sm.Transition(to, "test").ok()) << AgentStateName(to);
   }
   EXPECT_EQ(sm.state(), S::kShuttingDown);

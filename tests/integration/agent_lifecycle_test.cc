@@ -421,6 +421,19 @@ TEST_F(AgentLifecycleTest, ForcedShutdownKillsARunnerThatIgnoresSigint) {
   EXPECT_EQ(Events("vm_shutting_down").at(0).data().at("deregistered"), "not needed");
 }
 
+TEST_F(AgentLifecycleTest, VmModeRunsThePowerOffCommandAfterShutdown) {
+  const fs::path marker = dir_ / "powered-off";
+  StartAgent("mode: vm\nshutdown:\n  command: \"echo bye > " + marker.string() + "\"\n");
+  commands::Command shutdown;
+  shutdown.set_type("shutdown");
+  auto r = Send(shutdown);
+  EXPECT_TRUE(r.success) << r.message;
+  ASSERT_TRUE(signal_.Await([&] { return agent_->ExitCode() >= 0; })) << agent_->Log();
+  EXPECT_EQ(agent_->ExitCode(), 0);
+  EXPECT_EQ(ReadAll(marker), "bye\n");
+  ASSERT_TRUE(signal_.Await([&] { return HasEvent("vm_shutting_down"); }));
+}
+
 // Bad configs: exit 2 with the key and the line.
 struct BadConfig {
   std::string name, yaml, expect;

@@ -33,7 +33,7 @@ struct RunnerRegistration {
 class RunnerSupervisor {
  public:
   struct Callbacks {
-    std::function<void(const RunnerLine&)> on_line;    // every recognised line
+    std::function<void(const RunnerLine&)> on_line;              // every recognised line
     std::function<void(int exit_code, bool requested)> on_exit;  // run.sh ended
   };
 

@@ -23,9 +23,9 @@ enum class AgentState {
 };
 
 inline constexpr AgentState kAllAgentStates[] = {
-    AgentState::kInitializing, AgentState::kConnecting,       AgentState::kReady,
-    AgentState::kRegisteringRunner, AgentState::kIdle,        AgentState::kJobRunning,
-    AgentState::kDraining,     AgentState::kShuttingDown,     AgentState::kError};
+    AgentState::kInitializing,      AgentState::kConnecting,   AgentState::kReady,
+    AgentState::kRegisteringRunner, AgentState::kIdle,         AgentState::kJobRunning,
+    AgentState::kDraining,          AgentState::kShuttingDown, AgentState::kError};
 
 std::string_view AgentStateName(AgentState s);
 
