@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 
 #include "absl/strings/escaping.h"
 #include "common.h"
@@ -473,6 +474,7 @@ TEST(KubeCredentialsTest, WrongCaIsAClearError) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
   const std::string msg(r.status().message());
+  std::cout << "wrong-CA error: " << msg << "\n";
   // Names the server, that the certificate failed verification, and which CA was used.
   EXPECT_NE(msg.find(cfg.server), std::string::npos) << msg;
   EXPECT_NE(msg.find("certificate"), std::string::npos) << msg;
