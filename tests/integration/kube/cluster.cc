@@ -10,6 +10,7 @@
 #include <array>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <set>
@@ -53,6 +54,18 @@ bool Eventually(const std::function<bool()>& cond, std::chrono::milliseconds tim
 }
 
 absl::StatusOr<std::unique_ptr<TestCluster>> TestCluster::Start(const std::string& args) {
+  // up.sh would build missing tools itself, but a cold build (11-20 min) inside a test only
+  // runs into the test's timeout: say what to run instead.
+  const char* tools_env = std::getenv("MIGLET_TOOLS_DIR");
+  const std::string bin =
+      (tools_env && *tools_env ? std::string(tools_env) : kSource + "/build/tools") + "/bin/";
+  for (const char* tool : {"kube-apiserver", "kube-controller-manager", "etcd", "etcdctl"}) {
+    if (access((bin + tool).c_str(), X_OK) != 0) {
+      return absl::FailedPreconditionError(
+          bin + tool + " is missing: build the control plane first with `make kube-tools` " +
+          "(hack/cluster/build-tools.sh kube etcd)");
+    }
+  }
   char tmpl[] = "/tmp/miglet-kube-test-XXXXXX";
   if (!mkdtemp(tmpl)) return absl::InternalError("mkdtemp failed");
   std::unique_ptr<TestCluster> c(new TestCluster(tmpl, args));
