@@ -115,6 +115,37 @@ TEST(InformerTest, SyncsThenFollowsChanges) {
   EXPECT_EQ(inf->Stats().expired, 0);
 }
 
+TEST(InformerTest, ServerSideWatchTimeoutsRewatchWithoutRelisting) {
+  auto c = C().Client();
+  CreateNamespace(*c, "quiet");
+  // A short timeoutSeconds: the apiserver ends the watch cleanly after 5-6 s, and the informer
+  // must watch again from where it was, without a re-list. (The apiserver may send a bookmark
+  // before the end; it does not always, so bookmarks are counted but not required here.)
+  auto inf = MakeInformer(c, {.resource = ConfigMaps(),
+                              .ns = "quiet",
+                              .min_watch_timeout_seconds = 5,
+                              .max_watch_timeout_seconds = 6});
+  Recorder rec;
+  rec.ns = "quiet";
+  inf->AddEventHandler(rec.Handler());
+  inf->Start();
+  ASSERT_TRUE(inf->WaitForSync(std::chrono::seconds(60)));
+  const std::string synced_rv = inf->LastResourceVersion();
+  ASSERT_TRUE(Eventually([&] { return inf->Stats().watches >= 3; }))
+      << "watches=" << inf->Stats().watches;
+  EXPECT_GE(std::stoll(inf->LastResourceVersion()), std::stoll(synced_rv));
+  EXPECT_EQ(inf->Stats().lists, 1);
+  EXPECT_EQ(inf->Stats().watch_failures, 0);
+  // Still following.
+  ASSERT_TRUE(ResourceClient(*c, ConfigMaps(), "quiet")
+                  .Create(ConfigMap("quiet", "later", {{"v", "2"}}))
+                  .ok());
+  ASSERT_TRUE(Eventually([&] { return rec.State().count("quiet/later") == 1; }));
+  std::cout << "watches=" << inf->Stats().watches << " bookmarks=" << inf->Stats().bookmarks
+            << "\n";
+  inf->Stop();
+}
+
 TEST(InformerTest, ApiserverKilledMidWatchRecoversWithoutMissingUpdates) {
   auto c = C().Client();
   CreateNamespace(*c, "restart");
