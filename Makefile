@@ -35,10 +35,14 @@ test: build format-check
 	hack/cluster/build-tools.sh kube etcd
 	$(CTEST) -L integration
 
+# The integration tier includes the kube client's tests on a real apiserver: build (or find
+# cached) the control-plane binaries first.
+
 unit: build
 	$(CTEST) -L unit
 
 integration: build
+	hack/cluster/build-tools.sh kube etcd
 	$(CTEST) -L integration
 
 SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
