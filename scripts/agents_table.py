@@ -12,7 +12,7 @@ def main():
     if len(sys.argv) > 3 and sys.argv[2] == "--check":
         want = int(sys.argv[3])
         sys.exit(0 if len(items) == want and all(a["connected"] for a in items) else 1)
-    row = "  {:8} {:10} {:10} {:10} {:8} {:>10} {:>8}"
+    row = "  {:8} {:10} {:10} {:10} {:18} {:>10} {:>8}"
     print(row.format("VM", "POOL", "CONNECTED", "TRANSPORT", "STATE", "HEARTBEATS", "PENDING"))
     for a in sorted(items, key=lambda a: a["vm_id"]):
         print(row.format(a["vm_id"], a["pool_id"], str(a["connected"]), a["transport"] or "-",

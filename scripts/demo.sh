@@ -44,10 +44,13 @@ echo "  gRPC 127.0.0.1:$GRPC   HTTP http://127.0.0.1:$HTTP   metrics http://127.
 
 say "starting three miglet agents (heartbeat every 2s; logs in $DEMO/)"
 for vm in vm-a vm-b vm-c; do
+  # Each agent supervises a stand-in for the GitHub runner (tests/fake-runner): no GitHub here.
+  mkdir -p "$DEMO/runner-$vm" && cp "$ROOT"/tests/fake-runner/{config.sh,run.sh} "$DEMO/runner-$vm/"
   MIGLET_CONTROLLER_RETRY_INITIAL_BACKOFF=1s MIGLET_CONTROLLER_RETRY_MAX_BACKOFF=3s \
     "$AGENT" --vm-id="$vm" --pool-id=demo-pool --org-id=demo-org \
     --controller-grpc="127.0.0.1:$GRPC" --controller-http="http://127.0.0.1:$HTTP" \
     --heartbeat-interval=2s --metrics-listen=127.0.0.1:0 --log-format=text \
+    --runner-dir="$DEMO/runner-$vm" \
     >"$DEMO/$vm.log" 2>&1 &
   pids+=($!)
 done
@@ -63,6 +66,17 @@ send vm-c '{"id":"same-id-twice","type":"set_log_level","string_params":{"level"
 send vm-c '{"id":"same-id-twice","type":"set_log_level","string_params":{"level":"warn"}}'
 echo "  (the second same-id-twice was re-acked with its first result, not run again:)"
 grep -c "command same-id-twice" "$DEMO/vm-c.log" | sed 's/^/  vm-c ran it this many times: /'
+
+say "a runner's life on vm-b: register, a job, drain (the fake runner takes orders from a FIFO)"
+send vm-b '{"type":"register_runner","string_params":{"runner_url":"https://github.com/demo-org","registration_token":"DEMO-TOKEN"},"string_array_params":["self-hosted","linux"],"bool_params":{"ephemeral":false}}'
+echo "job build-and-test" >"$DEMO/runner-vm-b/_fake/control"
+wait_for "the job to start" grep -q "event job_started" "$DEMO/controller.log"
+agents_table
+send vm-b '{"type":"drain"}'
+echo "finish Succeeded" >"$DEMO/runner-vm-b/_fake/control"
+wait_for "vm-b to drain" grep -q "agent vm-b event drained" "$DEMO/controller.log"
+echo "  events the controller received from vm-b:"
+grep -o "agent vm-b event .*" "$DEMO/controller.log" | sed 's/^/    /'
 
 say "heartbeats flowing (vm-a now every 1s, the others every 2s)"
 sleep 4

@@ -213,6 +213,12 @@ int Run(int argc, char** argv) {
     spdlog::error("cannot start the agent hub: {}", server.status().ToString());
     return 1;
   }
+  // Until the Kubernetes controllers consume them, agents' events are logged.
+  (*server)->hub().SetEventHook([](const commands::EventNotification& e) {
+    std::string data;
+    for (const auto& [k, v] : e.data()) data += (data.empty() ? "" : " ") + k + "=" + v;
+    spdlog::info("agent {} event {} {}", e.vm_id(), e.type(), data);
+  });
   if (!cfg.listen_info_file.empty()) {
     const std::string tmp = cfg.listen_info_file + ".tmp";
     std::ofstream(tmp) << "{\"grpc_port\":" << (*server)->grpc_port()
