@@ -1,5 +1,7 @@
 #include "channel_metrics.h"
 
+#include "miglet/common/command_types.h"
+
 namespace miglet {
 
 ChannelMetrics::ChannelMetrics(prometheus::Registry* registry)
@@ -56,13 +58,7 @@ ChannelMetrics::ChannelMetrics(prometheus::Registry* registry)
                               .Register(reg_)) {}
 
 void ChannelMetrics::CommandReceived(const std::string& type) {
-  static const char* kKnown[] = {"register_runner", "drain", "shutdown", "update_config",
-                                 "set_log_level"};
-  std::string label = "other";
-  for (const char* k : kKnown) {
-    if (type == k) label = type;
-  }
-  commands_received_->Add({{"type", label}}).Increment();
+  commands_received_->Add({{"type", CommandTypeLabel(type)}}).Increment();
 }
 
 }  // namespace miglet

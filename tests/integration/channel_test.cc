@@ -14,30 +14,18 @@
 #include "miglet/agent/stream_client.h"
 #include "miglet/commands/commands.grpc.pb.h"
 #include "miglet/common/http.h"
+#include "miglet/common/testing/metric_value.h"
 #include "miglet/operator/agent_hub_server.h"
 
 namespace miglet {
 namespace {
 
+using miglet::testing::MetricValue;
+
 using miglet::testing::Signal;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
-
-double MetricValue(prometheus::Registry& reg, const std::string& name,
-                   const std::map<std::string, std::string>& labels = {}) {
-  for (const auto& fam : reg.Collect()) {
-    if (fam.name != name) continue;
-    for (const auto& m : fam.metric) {
-      std::map<std::string, std::string> got;
-      for (const auto& l : m.label) got[l.name] = l.value;
-      if (got != labels) continue;
-      if (fam.type == prometheus::MetricType::Counter) return m.counter.value;
-      if (fam.type == prometheus::MetricType::Gauge) return m.gauge.value;
-    }
-  }
-  return 0;
-}
 
 // Handles commands and records every execution; can hold a command type until released.
 class RecordingHandler : public CommandHandler {

@@ -1,19 +1,8 @@
 #include "hub_metrics.h"
 
-namespace miglet {
+#include "miglet/common/command_types.h"
 
-namespace {
-// Command types are a closed set in the contract; anything else is folded into "other" so a
-// misbehaving caller cannot blow up label cardinality.
-std::string TypeLabel(const std::string& type) {
-  static const char* kKnown[] = {"register_runner", "drain", "shutdown", "update_config",
-                                 "set_log_level"};
-  for (const char* k : kKnown) {
-    if (type == k) return type;
-  }
-  return "other";
-}
-}  // namespace
+namespace miglet {
 
 HubMetrics::HubMetrics(prometheus::Registry& registry)
     : agents_connected_(prometheus::BuildGauge()
@@ -49,12 +38,12 @@ HubMetrics::HubMetrics(prometheus::Registry& registry)
                          .Register(registry)) {}
 
 void HubMetrics::CommandSent(const std::string& type) {
-  commands_sent_.Add({{"type", TypeLabel(type)}}).Increment();
+  commands_sent_.Add({{"type", CommandTypeLabel(type)}}).Increment();
 }
 
 void HubMetrics::CommandAck(const std::string& type, const std::string& result,
                             double latency_seconds) {
-  command_acks_.Add({{"type", TypeLabel(type)}, {"result", result}}).Increment();
+  command_acks_.Add({{"type", CommandTypeLabel(type)}, {"result", result}}).Increment();
   if (latency_seconds >= 0) ack_latency_.Observe(latency_seconds);
 }
 

@@ -5,9 +5,12 @@
 #include <prometheus/registry.h>
 
 #include "miglet/common/fake_clock.h"
+#include "miglet/common/testing/metric_value.h"
 
 namespace miglet {
 namespace {
+
+using miglet::testing::MetricValue;
 
 using std::chrono::seconds;
 using ::testing::ElementsAre;
@@ -37,29 +40,6 @@ class FakeSession : public AgentSession {
   std::string closed_code;
   int closed_grpc = 0;
 };
-
-double MetricValue(prometheus::Registry& reg, const std::string& name,
-                   const std::map<std::string, std::string>& labels = {}) {
-  for (const auto& fam : reg.Collect()) {
-    if (fam.name != name) continue;
-    for (const auto& m : fam.metric) {
-      std::map<std::string, std::string> got;
-      for (const auto& l : m.label) got[l.name] = l.value;
-      if (got != labels) continue;
-      switch (fam.type) {
-        case prometheus::MetricType::Counter:
-          return m.counter.value;
-        case prometheus::MetricType::Gauge:
-          return m.gauge.value;
-        case prometheus::MetricType::Histogram:
-          return static_cast<double>(m.histogram.sample_count);
-        default:
-          return -1;
-      }
-    }
-  }
-  return 0;
-}
 
 commands::ConnectRequest Connect(const std::string& vm, const std::string& pool = "pool-a") {
   commands::ConnectRequest r;
