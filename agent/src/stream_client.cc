@@ -122,7 +122,8 @@ class StreamClientImpl final : public StreamClient {
     if (started_) return;
     started_ = true;
     if (!options_.http_endpoint.empty()) {
-      auto c = MakeHttpClient(options_.http_endpoint, std::chrono::seconds(10));
+      auto c = MakeHttpTransport(
+          {.base_url = options_.http_endpoint, .timeout = std::chrono::seconds(10)});
       if (c.ok()) {
         http_ = std::move(*c);
       } else {
@@ -502,7 +503,7 @@ class StreamClientImpl final : public StreamClient {
   }
 
   bool PostHttp(const std::string& base, const MIGletMessage& m) {
-    absl::StatusOr<HttpResponse> r;
+    absl::StatusOr<ClientResponse> r;
     if (m.has_command_ack()) {
       r = http_->Do("POST", base + "/commands/" + m.command_ack().command_id() + "/ack",
                     ToJson(m.command_ack()));
@@ -584,7 +585,7 @@ class StreamClientImpl final : public StreamClient {
   bool stopping_ = false;
   bool http_mode_ = false;
   std::shared_ptr<Call> call_;
-  std::unique_ptr<HttpClient> http_;
+  std::unique_ptr<HttpTransport> http_;
   std::thread run_thread_;
   std::thread exec_thread_;
 

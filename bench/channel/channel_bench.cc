@@ -250,7 +250,7 @@ Controller StartController(const std::string& path, const std::string& info_file
   exit(1);
 }
 
-double ScrapeCounter(HttpClient& metrics, const std::string& name) {
+double ScrapeCounter(HttpTransport& metrics, const std::string& name) {
   auto r = metrics.Do("GET", "/metrics", "");
   if (!r.ok()) return -1;
   std::istringstream in(r->body);
@@ -286,10 +286,12 @@ RunResult RunOnce(const std::string& controller_path, int n, Duration hb_interva
   Controller ctl = StartController(controller_path, info);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const ProcStats base = ReadProc(ctl.pid);
-  auto http = std::move(*MakeHttpClient("http://127.0.0.1:" + std::to_string(ctl.http_port),
-                                        std::chrono::seconds(10)));
-  auto metrics = std::move(*MakeHttpClient("http://127.0.0.1:" + std::to_string(ctl.metrics_port),
-                                           std::chrono::seconds(10)));
+  auto http =
+      std::move(*MakeHttpTransport({.base_url = "http://127.0.0.1:" + std::to_string(ctl.http_port),
+                                    .timeout = std::chrono::seconds(10)}));
+  auto metrics = std::move(
+      *MakeHttpTransport({.base_url = "http://127.0.0.1:" + std::to_string(ctl.metrics_port),
+                          .timeout = std::chrono::seconds(10)}));
 
   Shared shared;
   const std::string target = "127.0.0.1:" + std::to_string(ctl.grpc_port);
@@ -361,8 +363,9 @@ RunResult RunOnce(const std::string& controller_path, int n, Duration hb_interva
   const int kCallers = 4;
   for (int c = 0; c < kCallers; ++c) {
     callers.emplace_back([&, c] {
-      auto client = std::move(*MakeHttpClient("http://127.0.0.1:" + std::to_string(ctl.http_port),
-                                              std::chrono::seconds(10)));
+      auto client = std::move(
+          *MakeHttpTransport({.base_url = "http://127.0.0.1:" + std::to_string(ctl.http_port),
+                              .timeout = std::chrono::seconds(10)}));
       std::mt19937 rng(c);
       const auto period = std::chrono::duration<double>(kCallers / static_cast<double>(cmd_rate));
       auto next = Clock::now();

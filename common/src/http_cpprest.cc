@@ -134,51 +134,10 @@ class CpprestHttpServer final : public HttpServer {
   std::unique_ptr<http_listener> listener_;
 };
 
-class CpprestHttpClient final : public HttpClient {
- public:
-  CpprestHttpClient(std::unique_ptr<http::client::http_client> c) : client_(std::move(c)) {}
-
-  absl::StatusOr<HttpResponse> Do(std::string_view method, std::string_view path_and_query,
-                                  std::string_view body) override {
-    try {
-      http::http_request req{std::string(method)};
-      req.set_request_uri(std::string(path_and_query));
-      if (!body.empty()) req.set_body(std::string(body), "application/json");
-      auto resp = client_->request(req).get();
-      HttpResponse out;
-      out.status = resp.status_code();
-      out.content_type = resp.headers().content_type();
-      out.body = resp.extract_utf8string(true).get();
-      return out;
-    } catch (const http::http_exception& e) {
-      if (e.error_code() == std::errc::timed_out) {
-        return absl::DeadlineExceededError(std::string("HTTP request timed out: ") + e.what());
-      }
-      return absl::UnavailableError(std::string("HTTP request failed: ") + e.what());
-    } catch (const std::exception& e) {
-      return absl::UnavailableError(std::string("HTTP request failed: ") + e.what());
-    }
-  }
-
- private:
-  std::unique_ptr<http::client::http_client> client_;
-};
-
 }  // namespace
 
 std::unique_ptr<HttpServer> MakeHttpServer(std::string host, int port, HttpHandler handler) {
   return std::make_unique<CpprestHttpServer>(std::move(host), port, std::move(handler));
-}
-
-absl::StatusOr<std::unique_ptr<HttpClient>> MakeHttpClient(std::string base_url, Duration timeout) {
-  try {
-    http::client::http_client_config cfg;
-    cfg.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
-    auto c = std::make_unique<http::client::http_client>(base_url, cfg);
-    return std::unique_ptr<HttpClient>(std::make_unique<CpprestHttpClient>(std::move(c)));
-  } catch (const std::exception& e) {
-    return absl::InvalidArgumentError("bad HTTP endpoint \"" + base_url + "\": " + e.what());
-  }
 }
 
 }  // namespace miglet

@@ -15,8 +15,8 @@ TEST(HttpTest, ServerOnPortZeroAnswersClient) {
   auto port = server->Start();
   ASSERT_TRUE(port.ok()) << port.status();
   ASSERT_GT(*port, 0);
-  auto client =
-      MakeHttpClient("http://127.0.0.1:" + std::to_string(*port), std::chrono::seconds(5));
+  auto client = MakeHttpTransport({.base_url = "http://127.0.0.1:" + std::to_string(*port),
+                                   .timeout = std::chrono::seconds(5)});
   ASSERT_TRUE(client.ok());
   auto resp = (*client)->Do("POST", "/api/v1/vms/a%20b/events?x=1", "{\"k\":2}");
   ASSERT_TRUE(resp.ok()) << resp.status();
@@ -31,8 +31,8 @@ TEST(HttpTest, ClientReportsUnreachableServer) {
   auto port = server->Start();
   ASSERT_TRUE(port.ok());
   server->Stop();
-  auto client =
-      MakeHttpClient("http://127.0.0.1:" + std::to_string(*port), std::chrono::seconds(2));
+  auto client = MakeHttpTransport({.base_url = "http://127.0.0.1:" + std::to_string(*port),
+                                   .timeout = std::chrono::seconds(2)});
   ASSERT_TRUE(client.ok());
   auto resp = (*client)->Do("GET", "/health", "");
   EXPECT_FALSE(resp.ok());
@@ -44,8 +44,8 @@ TEST(HttpTest, HandlerExceptionBecomes500) {
       "127.0.0.1", 0, [](const HttpRequest&, HttpReply) { throw std::runtime_error("boom"); });
   auto port = server->Start();
   ASSERT_TRUE(port.ok());
-  auto client =
-      MakeHttpClient("http://127.0.0.1:" + std::to_string(*port), std::chrono::seconds(5));
+  auto client = MakeHttpTransport({.base_url = "http://127.0.0.1:" + std::to_string(*port),
+                                   .timeout = std::chrono::seconds(5)});
   auto resp = (*client)->Do("GET", "/", "");
   ASSERT_TRUE(resp.ok());
   EXPECT_EQ(resp->status, 500);

@@ -417,7 +417,9 @@ TEST_F(ChannelTest, AgentThatStopsReadingIsDisconnected) {
 
 TEST_F(ChannelTest, HttpApiEventsHeartbeatsPollAndAck) {
   StartHub();
-  auto http = MakeHttpClient("http://127.0.0.1:" + std::to_string(hub_->http_port()), seconds(10));
+  auto http =
+      MakeHttpTransport({.base_url = "http://127.0.0.1:" + std::to_string(hub_->http_port()),
+                         .timeout = seconds(10)});
   ASSERT_TRUE(http.ok());
   auto& c = **http;
   auto r = c.Do("GET", "/health", "");
@@ -483,7 +485,9 @@ TEST_F(ChannelTest, HttpCommandWithWaitReturnsTheAck) {
   RecordingHandler h(&signal_);
   auto agent = StartAgent(AgentOptions("vm-1"), &h);
   ASSERT_TRUE(signal_.Await([&] { return Connected("vm-1"); }));
-  auto http = MakeHttpClient("http://127.0.0.1:" + std::to_string(hub_->http_port()), seconds(10));
+  auto http =
+      MakeHttpTransport({.base_url = "http://127.0.0.1:" + std::to_string(hub_->http_port()),
+                         .timeout = seconds(10)});
   auto r =
       (*http)->Do("POST", "/api/v1/vms/vm-1/commands?wait=10s", R"({"id":"w1","type":"drain"})");
   ASSERT_TRUE(r.ok());

@@ -1,27 +1,19 @@
-// KubeClient over cpprestsdk. Every cpprest/boost exception is caught in this file and becomes
-// an absl::Status; no cpprest type leaves it.
-#include <cpprest/containerstream.h>
-#include <cpprest/http_client.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
+// KubeClient over the common HttpTransport: paths, query strings, credentials and the API's
+// error bodies are handled here; connections, TLS and typed transport failures there.
 #include <sys/stat.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
 #include <fstream>
 #include <mutex>
 #include <sstream>
 
+#include "absl/strings/escaping.h"
+#include "miglet/common/http_transport.h"
+#include "miglet/common/status.h"
 #include "miglet/operator/kube/errors.h"
 #include "miglet/operator/kube/kube_client.h"
 #include "watch_parser.h"
 
 namespace miglet::kube {
-
-namespace http = web::http;
-namespace client = web::http::client;
-namespace ssl = boost::asio::ssl;
 
 std::string ObjectKey(const Json& obj) {
   const auto& md = obj.contains("metadata") ? obj["metadata"] : Json::object();
@@ -53,7 +45,7 @@ absl::StatusOr<ListResult> KubeClient::ListAll(const Resource& r, const std::str
 
 namespace {
 
-std::string Enc(const std::string& s) { return web::uri::encode_data_string(s); }
+std::string Enc(const std::string& s) { return PercentEncode(s); }
 
 std::string Path(const Resource& r, const std::string& ns, const std::string& name,
                  const std::string& sub) {
@@ -91,82 +83,26 @@ std::string NameOf(const Json& obj) {
   return obj["metadata"].value("name", "");
 }
 
-struct RawResponse {
-  int status = 0;
-  std::string body;
-  std::string retry_after;
-};
-
-// What a failed TLS handshake was about, found by doing one ourselves with the same CA: cpprest
-// only says "handshake failed".
-std::string DiagnoseTls(const KubeConfig& cfg) {
-  try {
-    web::uri u(cfg.server);
-    boost::asio::io_context io;
-    ssl::context ctx(ssl::context::tls_client);
-    ctx.set_verify_mode(ssl::verify_peer);
-    if (!cfg.ca_pem.empty()) {
-      ctx.add_certificate_authority(boost::asio::buffer(cfg.ca_pem));
-    } else {
-      ctx.set_default_verify_paths();
-    }
-    ssl::stream<boost::asio::ip::tcp::socket> stream(io, ctx);
-    boost::asio::ip::tcp::resolver resolver(io);
-    boost::asio::connect(stream.next_layer(),
-                         resolver.resolve(u.host(), std::to_string(u.port() ? u.port() : 443)));
-    boost::system::error_code ec;
-    stream.handshake(ssl::stream_base::client, ec);
-    const long vr = SSL_get_verify_result(stream.native_handle());
-    if (vr != X509_V_OK) {
-      return std::string("the server's certificate failed verification against the CA from ") +
-             (cfg.ca_source.empty() ? "the system store" : cfg.ca_source) + ": " +
-             X509_verify_cert_error_string(vr);
-    }
-    if (ec) return "TLS handshake: " + ec.message();
-    return "";
-  } catch (const std::exception& e) {
-    return std::string("TLS diagnosis: ") + e.what();
-  }
-}
-
-class CpprestKubeClient;
-
-class CpprestWatchStream final : public WatchStream {
+// A watch: the transport's streaming body, one JSON event per line.
+class TransportWatchStream final : public WatchStream {
  public:
-  CpprestWatchStream(std::unique_ptr<client::http_client> c, http::http_response resp,
-                     pplx::cancellation_token_source cts, std::string what)
-      : client_(std::move(c)),
-        resp_(std::move(resp)),
-        body_(resp_.body()),
-        cts_(std::move(cts)),
-        what_(std::move(what)) {}
-  ~CpprestWatchStream() override {
-    Cancel();
-    try {
-      // Let cpprest finish tearing the connection down before the client goes.
-      resp_.content_ready().wait();
-    } catch (...) {
-    }
-  }
+  TransportWatchStream(std::unique_ptr<HttpBodyStream> body, std::string what)
+      : body_(std::move(body)), what_(std::move(what)) {}
+  ~TransportWatchStream() override { Cancel(); }
 
   absl::StatusOr<std::optional<WatchEvent>> Next() override {
     while (true) {
       if (cancelled_) return absl::CancelledError(what_ + ": cancelled");
-      std::string line;
-      try {
-        concurrency::streams::container_buffer<std::string> buf;
-        const size_t n = body_.read_line(buf).get();
-        line = std::move(buf.collection());
-        if (n == 0 && line.empty() && body_.is_eof()) return std::nullopt;
-      } catch (const std::exception& e) {
-        if (cancelled_) return absl::CancelledError(what_ + ": cancelled");
-        return absl::UnavailableError(what_ + ": stream broken: " + e.what());
+      auto line = body_->ReadLine();
+      if (!line.ok()) {
+        if (cancelled_ || line.status().code() == absl::StatusCode::kCancelled) {
+          return absl::CancelledError(what_ + ": cancelled");
+        }
+        return Annotate(line.status(), what_);
       }
-      if (line.find_first_not_of(" \r\t") == std::string::npos) {
-        if (body_.is_eof()) return std::nullopt;
-        continue;
-      }
-      auto ev = ParseWatchLine(line);
+      if (!line->has_value()) return std::nullopt;
+      if ((*line)->find_first_not_of(" \r\t") == std::string::npos) continue;
+      auto ev = ParseWatchLine(**line);
       if (!ev.ok()) return ev.status();
       return std::optional<WatchEvent>(std::move(*ev));
     }
@@ -174,45 +110,47 @@ class CpprestWatchStream final : public WatchStream {
 
   void Cancel() override {
     cancelled_ = true;
-    try {
-      cts_.cancel();
-    } catch (...) {
-    }
+    body_->Cancel();
   }
 
  private:
-  std::unique_ptr<client::http_client> client_;
-  http::http_response resp_;
-  concurrency::streams::istream body_;
-  pplx::cancellation_token_source cts_;
+  std::unique_ptr<HttpBodyStream> body_;
   std::string what_;
   std::atomic<bool> cancelled_{false};
 };
 
-class CpprestKubeClient final : public KubeClient {
+class TransportKubeClient final : public KubeClient {
  public:
-  explicit CpprestKubeClient(KubeConfig cfg) : cfg_(std::move(cfg)) {}
+  explicit TransportKubeClient(KubeConfig cfg) : cfg_(std::move(cfg)) {}
 
   absl::Status Init() {
-    // Load the PEMs once here, so a bad one is reported now and by name rather than as a
-    // handshake failure on the first request.
-    try {
-      ssl::context ctx(ssl::context::tls_client);
-      Configure(ctx);
-    } catch (const std::exception& e) {
-      return absl::InvalidArgumentError("kube client TLS setup (" + cfg_.context +
-                                        "): " + e.what());
-    }
     if (cfg_.server.rfind("https://", 0) != 0 && cfg_.server.rfind("http://", 0) != 0) {
       return absl::InvalidArgumentError("kube client: server \"" + cfg_.server +
                                         "\" is not an http(s) URL");
     }
-    try {
-      client_ = std::make_unique<client::http_client>(cfg_.server,
-                                                      MakeConfig(cfg_.request_timeout_seconds));
-    } catch (const std::exception& e) {
-      return absl::InvalidArgumentError("kube client: server " + cfg_.server + ": " + e.what());
-    }
+    // The PEMs are loaded here, so a bad one is reported now and by name rather than as a
+    // handshake failure on the first request.
+    TransportOptions o;
+    o.base_url = cfg_.server;
+    o.tls.ca_pem = cfg_.ca_pem;
+    o.tls.ca_source = cfg_.ca_source;
+    o.tls.client_cert_pem = cfg_.client_cert_pem;
+    o.tls.client_key_pem = cfg_.client_key_pem;
+    o.tls.insecure_skip_verify = cfg_.insecure_skip_tls_verify;
+    o.timeout = std::chrono::seconds(cfg_.request_timeout_seconds);
+    auto raw = MakeHttpTransport(o);
+    if (!raw.ok()) return Annotate(raw.status(), "kube client (" + cfg_.context + ")");
+    auto for_watches = MakeHttpTransport(o);
+    if (!for_watches.ok()) return for_watches.status();
+    watch_transport_ = std::move(*for_watches);
+    // A pooled keep-alive connection the server has since closed (it restarted, or timed the
+    // connection out) fails on first use. A request that cannot have reached the server, or a
+    // read, is tried again at once on a fresh connection, like Go's http.Transport does.
+    RetryPolicy retry;
+    retry.max_attempts = 4;
+    retry.retry_unsent = true;
+    retry.idempotent_methods = {"GET"};
+    transport_ = MakeRetryingTransport(std::move(*raw), retry, MakeRealClock());
     return absl::OkStatus();
   }
 
@@ -307,64 +245,23 @@ class CpprestKubeClient final : public KubeClient {
         .Add("timeoutSeconds", o.timeout_seconds > 0 ? std::to_string(o.timeout_seconds) : "");
     const std::string what = What("WATCH", r, ns, "", "") + " from rv " +
                              (o.resource_version.empty() ? "\"\"" : o.resource_version);
-    // A client of its own: its timeout must outlast the server's timeoutSeconds.
-    const int timeout = o.timeout_seconds > 0 ? o.timeout_seconds + 60 : 3600;
-    std::unique_ptr<client::http_client> c;
-    try {
-      c = std::make_unique<client::http_client>(cfg_.server, MakeConfig(timeout));
-    } catch (const std::exception& e) {
-      return absl::InvalidArgumentError(what + ": " + e.what());
+    // Its timeout must outlast the server's timeoutSeconds.
+    ClientRequest req;
+    req.method = "GET";
+    req.target = Path(r, ns, "", "") + q.str();
+    req.headers = Headers("");
+    req.timeout = std::chrono::seconds(o.timeout_seconds > 0 ? o.timeout_seconds + 60 : 3600);
+    auto body = watch_transport_->Open(req);
+    if (!body.ok()) return Unreachable(what, body.status());
+    if ((*body)->status() != 200) {
+      auto text = (*body)->ReadAll();
+      return StatusFromResponse((*body)->status(), text.ok() ? *text : "",
+                                (*body)->headers().Get("Retry-After").value_or(""), what);
     }
-    pplx::cancellation_token_source cts;
-    http::http_response resp;
-    try {
-      http::http_request req(http::methods::GET);
-      req.set_request_uri(Path(r, ns, "", "") + q.str());
-      AddHeaders(req, "");
-      resp = c->request(req, cts.get_token()).get();
-    } catch (const std::exception& e) {
-      return TransportError(what, e);
-    }
-    if (resp.status_code() != 200) {
-      std::string body;
-      try {
-        body = resp.extract_utf8string(true).get();
-      } catch (const std::exception&) {
-      }
-      return StatusFromResponse(resp.status_code(), body, RetryAfterHeader(resp), what);
-    }
-    return std::unique_ptr<WatchStream>(
-        new CpprestWatchStream(std::move(c), std::move(resp), std::move(cts), what));
+    return std::unique_ptr<WatchStream>(new TransportWatchStream(std::move(*body), what));
   }
 
  private:
-  void Configure(ssl::context& ctx) const {
-    if (!cfg_.ca_pem.empty()) ctx.add_certificate_authority(boost::asio::buffer(cfg_.ca_pem));
-    if (!cfg_.client_cert_pem.empty()) {
-      ctx.use_certificate_chain(boost::asio::buffer(cfg_.client_cert_pem));
-      ctx.use_private_key(boost::asio::buffer(cfg_.client_key_pem), ssl::context::pem);
-    }
-  }
-
-  client::http_client_config MakeConfig(int timeout_seconds) const {
-    client::http_client_config c;
-    c.set_timeout(std::chrono::seconds(timeout_seconds));
-    c.set_validate_certificates(!cfg_.insecure_skip_tls_verify);
-    KubeConfig cfg = cfg_;
-    c.set_ssl_context_callback([cfg](ssl::context& ctx) {
-      try {
-        if (!cfg.ca_pem.empty()) ctx.add_certificate_authority(boost::asio::buffer(cfg.ca_pem));
-        if (!cfg.client_cert_pem.empty()) {
-          ctx.use_certificate_chain(boost::asio::buffer(cfg.client_cert_pem));
-          ctx.use_private_key(boost::asio::buffer(cfg.client_key_pem), ssl::context::pem);
-        }
-      } catch (...) {
-        // Checked in Init(); a failure here shows up as a handshake error.
-      }
-    });
-    return c;
-  }
-
   std::string Token() {
     if (cfg_.token_file.empty()) return cfg_.token;
     std::lock_guard l(token_mu_);
@@ -386,74 +283,34 @@ class CpprestKubeClient final : public KubeClient {
     return token_cache_.empty() ? cfg_.token : token_cache_;
   }
 
-  void AddHeaders(http::http_request& req, const std::string& content_type) {
-    req.headers().add("Accept", "application/json");
-    req.headers().add("User-Agent", "mig-controller/0.1 (miglet kube client)");
+  HttpHeaders Headers(const std::string& content_type) {
+    HttpHeaders h{{"Accept", "application/json"},
+                  {"User-Agent", "mig-controller/0.1 (miglet kube client)"}};
     const std::string token = Token();
-    if (!token.empty()) req.headers().add("Authorization", "Bearer " + token);
-    if (!content_type.empty()) req.headers().set_content_type(content_type);
+    if (!token.empty()) h.Add("Authorization", "Bearer " + token);
+    if (!content_type.empty()) h.Add("Content-Type", content_type);
+    return h;
   }
 
-  static std::string RetryAfterHeader(const http::http_response& resp) {
-    auto it = resp.headers().find("Retry-After");
-    return it == resp.headers().end() ? "" : it->second;
-  }
-
-  absl::Status TransportError(const std::string& what, const std::exception& e) const {
-    std::string msg = e.what();
-    std::string m = what + ": cannot reach " + cfg_.server + ": " + msg;
-    std::string lower = msg;
-    for (auto& ch : lower) ch = static_cast<char>(std::tolower(ch));
-    if (lower.find("ssl") != std::string::npos || lower.find("handshake") != std::string::npos ||
-        lower.find("certificate") != std::string::npos) {
-      const std::string why = DiagnoseTls(cfg_);
-      if (!why.empty()) m += " (" + why + ")";
-      return absl::UnavailableError(m);
-    }
-    if (lower.find("timed out") != std::string::npos ||
-        lower.find("timeout") != std::string::npos) {
-      return absl::DeadlineExceededError(m);
-    }
-    return absl::UnavailableError(m);
-  }
-
-  absl::StatusOr<RawResponse> Do(const std::string& method, const std::string& path_and_query,
-                                 const std::string& body, const std::string& content_type,
-                                 const std::string& what) {
-    // A pooled keep-alive connection the server has since closed (it restarted, or timed the
-    // connection out) fails on first use. When the request cannot have reached the server
-    // (writing it failed), or it is a read, try again on a fresh connection, like Go's
-    // http.Transport does.
-    for (int attempt = 0;; ++attempt) {
-      RawResponse out;
-      try {
-        http::http_request req(method);
-        req.set_request_uri(path_and_query);
-        AddHeaders(req, content_type);
-        if (!body.empty()) {
-          req.set_body(body, content_type.empty() ? "application/json" : content_type);
-        }
-        http::http_response resp = client_->request(req).get();
-        out.status = resp.status_code();
-        out.retry_after = RetryAfterHeader(resp);
-        out.body = resp.extract_utf8string(true).get();
-        return out;
-      } catch (const std::exception& e) {
-        const std::string m = e.what();
-        const bool not_sent = m.find("Failed to write request") != std::string::npos;
-        if (attempt < 3 && (not_sent || method == "GET")) continue;
-        return TransportError(what, e);
-      }
-    }
+  // A failure below HTTP, with which call and which server.
+  absl::Status Unreachable(const std::string& what, const absl::Status& s) const {
+    return Annotate(s, what + ": cannot reach " + cfg_.server);
   }
 
   absl::StatusOr<Json> JsonCall(const std::string& method, const std::string& path,
                                 const std::string& body, const std::string& content_type,
                                 const std::string& what) {
-    auto r = Do(method, path, body, content_type, what);
-    if (!r.ok()) return r.status();
+    ClientRequest req;
+    req.method = method;
+    req.target = path;
+    req.headers =
+        Headers(body.empty() ? "" : (content_type.empty() ? "application/json" : content_type));
+    req.body = body;
+    auto r = transport_->Send(req);
+    if (!r.ok()) return Unreachable(what, r.status());
     if (r->status < 200 || r->status >= 300) {
-      return StatusFromResponse(r->status, r->body, r->retry_after, what);
+      return StatusFromResponse(r->status, r->body, r->headers.Get("Retry-After").value_or(""),
+                                what);
     }
     if (r->body.empty()) return Json::object();
     auto j = Json::parse(r->body, nullptr, false);
@@ -462,7 +319,8 @@ class CpprestKubeClient final : public KubeClient {
   }
 
   KubeConfig cfg_;
-  std::unique_ptr<client::http_client> client_;
+  std::unique_ptr<HttpTransport> transport_;        // requests, with the retry policy
+  std::unique_ptr<HttpTransport> watch_transport_;  // watches: the informer owns their retries
   std::mutex token_mu_;
   std::string token_cache_;
   timespec token_mtime_{};
@@ -472,7 +330,7 @@ class CpprestKubeClient final : public KubeClient {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<KubeClient>> MakeKubeClient(const KubeConfig& config) {
-  auto c = std::make_unique<CpprestKubeClient>(config);
+  auto c = std::make_unique<TransportKubeClient>(config);
   if (auto s = c->Init(); !s.ok()) return s;
   return std::unique_ptr<KubeClient>(std::move(c));
 }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <thread>
 
 namespace miglet {
 
@@ -16,6 +17,9 @@ class Clock {
   virtual ~Clock() = default;
   virtual MonoTime Now() const = 0;
   virtual WallTime WallNow() const = 0;
+  // Blocks the calling thread for `d` of this clock's time (a fake clock returns when a test
+  // has moved it far enough, or at once when it advances itself).
+  virtual void SleepFor(Duration d) = 0;
 
   int64_t UnixSeconds() const {
     return std::chrono::duration_cast<std::chrono::seconds>(WallNow().time_since_epoch()).count();
@@ -26,6 +30,9 @@ class RealClock final : public Clock {
  public:
   MonoTime Now() const override { return std::chrono::steady_clock::now(); }
   WallTime WallNow() const override { return std::chrono::system_clock::now(); }
+  void SleepFor(Duration d) override {
+    if (d > Duration::zero()) std::this_thread::sleep_for(d);
+  }
 };
 
 inline std::shared_ptr<Clock> MakeRealClock() { return std::make_shared<RealClock>(); }

@@ -8,10 +8,11 @@
 
 #include "absl/status/statusor.h"
 #include "miglet/common/clock.h"
+#include "miglet/common/http_transport.h"
 
-// A small HTTP interface of our own. cpprestsdk sits behind it (it is in maintenance mode
-// upstream), so the transport can be swapped without touching its users, and no cpprest
-// exception escapes: failures come back as absl::Status.
+// A small HTTP server interface of our own (the client side is http_transport.h). cpprestsdk
+// sits behind it (it is in maintenance mode upstream), so it can be swapped without touching
+// its users, and no cpprest exception escapes: failures come back as absl::Status.
 namespace miglet {
 
 struct HttpRequest {
@@ -40,18 +41,6 @@ class HttpServer {
 };
 
 std::unique_ptr<HttpServer> MakeHttpServer(std::string host, int port, HttpHandler handler);
-
-class HttpClient {
- public:
-  virtual ~HttpClient() = default;
-  // Any HTTP status is a successful exchange; transport failures are errors (UNAVAILABLE,
-  // DEADLINE_EXCEEDED).
-  virtual absl::StatusOr<HttpResponse> Do(std::string_view method, std::string_view path_and_query,
-                                          std::string_view body) = 0;
-};
-
-// base_url like "http://127.0.0.1:8080".
-absl::StatusOr<std::unique_ptr<HttpClient>> MakeHttpClient(std::string base_url, Duration timeout);
 
 // Sizes the HTTP library's shared thread pool (cpprestsdk defaults to 40 threads). Call once,
 // before any server or client is made; later calls do nothing.

@@ -20,3 +20,21 @@
 
 #define ASSIGN_OR_RETURN(lhs, expr) \
   ASSIGN_OR_RETURN_IMPL(MIGLET_STATUS_CONCAT(_miglet_statusor_, __LINE__), lhs, expr)
+
+#include <string_view>
+
+#include <string>
+
+#include "absl/strings/cord.h"
+
+namespace miglet {
+
+// The same status (code and payloads) with `prefix: ` put before its message.
+inline absl::Status Annotate(const absl::Status& s, std::string_view prefix) {
+  if (s.ok()) return s;
+  absl::Status out(s.code(), std::string(prefix) + ": " + std::string(s.message()));
+  s.ForEachPayload([&](absl::string_view url, const absl::Cord& p) { out.SetPayload(url, p); });
+  return out;
+}
+
+}  // namespace miglet
