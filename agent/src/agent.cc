@@ -239,13 +239,15 @@ commands::CommandAck Agent::Shutdown(const commands::Command& cmd) {
     return MakeAck(false, "shutdown refused: job " + job +
                               " is running; drain first, or send force=true to cancel it");
   }
-  if (auto st = FinishShutdown(grace, force, "shutdown " + cmd.id()); !st.ok()) {
+  const std::string remove_token = StrParam(cmd, "remove_token");
+  if (auto st = FinishShutdown(grace, force, "shutdown " + cmd.id(), remove_token); !st.ok()) {
     return MakeAck(false, "shutdown failed: " + std::string(st.message()));
   }
   return MakeAck(true, "shutting down");
 }
 
-absl::Status Agent::FinishShutdown(Duration grace, bool force, const std::string& reason) {
+absl::Status Agent::FinishShutdown(Duration grace, bool force, const std::string& reason,
+                                   const std::string& remove_token) {
   if (sm_.state() != AgentState::kDraining) SetState(AgentState::kDraining, reason);
   if (auto st = runner_->Stop(grace, force); !st.ok()) return st;
   RunnerRegistration reg;
@@ -259,7 +261,8 @@ absl::Status Agent::FinishShutdown(Duration grace, bool force, const std::string
   if (registered && !reg.ephemeral && reg.jit_config.empty()) {
     // An ephemeral runner removes itself after its job; a persistent one stays listed in
     // GitHub as offline unless it is removed.
-    if (auto st = runner_->Remove(reg.token, kRemoveTimeout); !st.ok()) {
+    const std::string& token = remove_token.empty() ? reg.token : remove_token;
+    if (auto st = runner_->Remove(token, kRemoveTimeout); !st.ok()) {
       spdlog::error("could not deregister the runner: {}", std::string(st.message()));
       Event("error", {{"reason", "deregister_failed"}, {"message", std::string(st.message())}});
       deregistered = "failed";

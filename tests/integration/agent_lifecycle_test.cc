@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent_process.h"
 #include "await.h"
 #include "miglet/operator/agent_hub_server.h"
 
@@ -19,86 +20,12 @@ namespace miglet {
 namespace {
 
 namespace fs = std::filesystem;
+using miglet::testing::AgentProcess;
+using miglet::testing::ReadAll;
 using miglet::testing::Signal;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// A miglet process with its own config, runner dir (the fake runner) and log.
-class AgentProcess {
- public:
-  AgentProcess(const fs::path& dir, const std::string& yaml) : dir_(dir) {
-    fs::create_directories(dir_ / "runner");
-    for (const char* f : {"config.sh", "run.sh"}) {
-      fs::copy_file(fs::path(MIGLET_FAKE_RUNNER_DIR) / f, dir_ / "runner" / f,
-                    fs::copy_options::overwrite_existing);
-    }
-    std::ofstream(dir_ / "miglet.yaml")
-        << yaml << "runner:\n  dir: " << (dir_ / "runner").string() << "\n";
-  }
-  ~AgentProcess() {
-    if (pid_ > 0 && !exited_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    // The runner is in its own process group; make sure no fake runner outlives the test.
-    const auto pidfile = dir_ / "runner" / "_fake" / "run.pid";
-    if (fs::exists(pidfile)) {
-      const int rp = std::atoi(ReadAll(pidfile).c_str());
-      if (rp > 0) kill(-rp, SIGKILL);
-    }
-  }
-
-  void Start() {
-    const std::string log = (dir_ / "miglet.log").string();
-    const std::string cfg = "--config=" + (dir_ / "miglet.yaml").string();
-    pid_ = fork();
-    if (pid_ == 0) {
-      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      execl(MIGLET_AGENT_PATH, MIGLET_AGENT_PATH, cfg.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-  }
-  void Kill(int sig) { kill(pid_, sig); }
-  // The exit code once the process has ended, or -1 while it runs.
-  int ExitCode() {
-    if (!exited_) {
-      int status;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        exited_ = true;
-        code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-    }
-    return exited_ ? code_ : -1;
-  }
-  // Tells the fake runner what to do next (job NAME, finish RESULT, crash CODE, hang).
-  void Runner(const std::string& line) {
-    std::ofstream(dir_ / "runner" / "_fake" / "control") << line << "\n";
-  }
-  bool RunnerAlive() {
-    const auto pidfile = dir_ / "runner" / "_fake" / "run.pid";
-    if (!fs::exists(pidfile)) return false;
-    const int rp = std::atoi(ReadAll(pidfile).c_str());
-    return rp > 0 && kill(rp, 0) == 0;
-  }
-  std::string Log() { return ReadAll(dir_ / "miglet.log"); }
-  std::string Invocations() { return ReadAll(dir_ / "runner" / "_fake" / "invocations.log"); }
-
- private:
-  fs::path dir_;
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int code_ = -1;
-};
 
 class AgentLifecycleTest : public ::testing::Test {
  protected:
@@ -144,7 +71,7 @@ class AgentLifecycleTest : public ::testing::Test {
   }
 
   void StartAgent(const std::string& extra = "") {
-    agent_ = std::make_unique<AgentProcess>(dir_, Yaml(extra));
+    agent_ = std::make_unique<AgentProcess>(dir_, Yaml(extra), MIGLET_FAKE_RUNNER_DIR);
     agent_->Start();
     ASSERT_TRUE(signal_.Await([&] { return State() == "ready"; })) << agent_->Log();
   }

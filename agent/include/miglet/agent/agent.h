@@ -54,7 +54,10 @@ class Agent {
   void SetState(AgentState to, const std::string& why);
   // Stops the runner, deregisters it when it is not ephemeral, announces vm_shutting_down and
   // asks WaitForExit to finish.
-  absl::Status FinishShutdown(Duration grace, bool force, const std::string& reason);
+  // `remove_token` (a GitHub remove token, from shutdown's string_params) deregisters a
+  // persistent runner; without one the registration token is tried, which GitHub may refuse.
+  absl::Status FinishShutdown(Duration grace, bool force, const std::string& reason,
+                              const std::string& remove_token = "");
   void Terminate(std::string why);
 
   AgentConfig config_;
