@@ -1,0 +1,3 @@
+module miglet.dev/github-standin
+
+go 1.22
