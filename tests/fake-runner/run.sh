@@ -181,10 +181,14 @@ if [[ $online == true ]]; then
               ;;
             finish)
               result=$(jstr "$HTTP_BODY" result)
-              echo "$(ts): Job ${names[$job]:-$(jstr "$HTTP_BODY" name)} completed with result: $result"
-              unset "names[$job]"
+              name=${names[$job]:-$(jstr "$HTTP_BODY" name)}
+              # The job's result reaches the service before the listener prints it, as in the
+              # real runner (the worker reports completion, then JobDispatcher logs the line):
+              # whoever reads the line may stop the runner at once.
               http POST "$server/jobs/$job/complete" "{\"result\":$(jesc "$result")}" ||
                 echo "$(ts): Runner connect error: $HTTP_ERR."
+              echo "$(ts): Job $name completed with result: $result"
+              unset "names[$job]"
               if [[ $ephemeral == true ]]; then
                 echo "$(ts): Runner execution has been finished, exiting because it is an ephemeral runner."
                 http DELETE "$server/sessions/$sid" "" 5
