@@ -6,7 +6,7 @@ BUILD_TYPE ?= RelWithDebInfo
 CTEST = ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error
 
 .PHONY: kube-tools test-kube bench-kube
-.PHONY: all deps build test unit integration format format-check bench bench-channel bench-agent demo \
+.PHONY: all deps build test unit integration format format-check bench bench-channel bench-agent bench-github demo \
         cluster-tools cluster-up cluster-down cluster-smoke clean help
 
 all: build
@@ -15,7 +15,7 @@ help:
 	@echo "make demo          build, then run the controller and three agents on loopback"
 	@echo "make test          format check, unit and integration tests (installs deps)"
 	@echo "make unit | integration   one test tier"
-	@echo "make bench         bench/channel at 1,000 and 10,000 agents, and bench/agent (prints figures)"
+	@echo "make bench         bench/channel at 1,000 and 10,000 agents, bench/agent, bench/github (prints figures)"
 	@echo "make deps          apt packages + Go-built tools (idempotent)"
 	@echo "make build         cmake + ninja into $(BUILD_DIR)/"
 	@echo "make format        clang-format the tree; format-check only checks"
@@ -54,7 +54,7 @@ format-check:
 
 BENCH_AGENTS ?= 1000,10000
 BENCH_RUNS ?= 3
-bench: bench-channel bench-agent
+bench: bench-channel bench-agent bench-github
 
 bench-channel: build
 	$(BUILD_DIR)/bench/channel_bench --agents=$(BENCH_AGENTS) --runs=$(BENCH_RUNS) \
@@ -62,6 +62,9 @@ bench-channel: build
 
 bench-agent: build
 	bench/agent/agent_bench.py $(BUILD_DIR) --runs 10 --idle-seconds 60
+
+bench-github: build
+	$(BUILD_DIR)/bench/github_bench --runners-per-hour=1000 --hours=24 --lives=20
 
 demo: build
 	scripts/demo.sh

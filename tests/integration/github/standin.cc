@@ -34,6 +34,14 @@ std::string Bio(BIO* b) {
 
 }  // namespace
 
+std::string NewRsaPrivateKeyPem() {
+  EVP_PKEY* k = EVP_RSA_gen(2048);
+  BIO* priv = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(priv, k, nullptr, nullptr, 0, nullptr, nullptr);
+  EVP_PKEY_free(k);
+  return Bio(priv);
+}
+
 bool Eventually(const std::function<bool()>& cond, int seconds) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   while (std::chrono::steady_clock::now() < deadline) {

@@ -97,6 +97,9 @@ class LogCapture {
 std::vector<std::string> LeakedSecrets(const std::vector<std::string>& secrets,
                                        const std::string& text);
 
+// A fresh 2048-bit RSA private key, PEM (PKCS#8).
+std::string NewRsaPrivateKeyPem();
+
 // Waits for `cond`, checking every 20 ms; false after `seconds` (a failure deadline only).
 bool Eventually(const std::function<bool()>& cond, int seconds = 60);
 
