@@ -9,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "common.h"
 #include "miglet/common/clock.h"
+#include "miglet/operator/github/credentials.h"
 #include "miglet/operator/kube/event_recorder.h"
 
 namespace miglet::kube::testing {
@@ -218,6 +219,50 @@ TEST(KubeClientTest, StaleUpdateIsA409Conflict) {
   DeleteOptions d;
   d.precondition_resource_version = ResourceVersionOf(*s);
   EXPECT_TRUE(IsConflict(secrets.Delete("creds", d)));
+}
+
+// The GitHub client's credentials, read from Secrets as the operator will (stringData becomes
+// data on the server, so this is the API's own encoding).
+TEST(KubeClientTest, GitHubCredentialsFromASecret) {
+  auto c = C().Client();
+  auto secrets = SecretsIn(*c, "default");
+  auto key = C().Sh("openssl genrsa 2048 2>/dev/null");
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto secret = [](const std::string& name, Json string_data) {
+    return Json{{"apiVersion", "v1"},
+                {"kind", "Secret"},
+                {"metadata", {{"name", name}}},
+                {"stringData", std::move(string_data)}};
+  };
+  ASSERT_TRUE(secrets.Create(secret("gh-pat", {{"github_token", "ghp_x"}})).ok());
+  ASSERT_TRUE(secrets
+                  .Create(secret("gh-app", {{"github_app_id", "123"},
+                                            {"github_app_installation_id", "456"},
+                                            {"github_app_private_key", *key}}))
+                  .ok());
+  ASSERT_TRUE(secrets
+                  .Create(secret("gh-broken", {{"github_app_id", "123"},
+                                               {"github_app_private_key", "not a key"}}))
+                  .ok());
+
+  auto pat = github::LoadCredentials(*c, "default", "gh-pat");
+  ASSERT_TRUE(pat.ok()) << pat.status();
+  EXPECT_EQ(pat->token, "ghp_x");
+  auto app = github::LoadCredentials(*c, "default", "gh-app");
+  ASSERT_TRUE(app.ok()) << app.status();
+  EXPECT_EQ(app->app_id, 123);
+  EXPECT_EQ(app->installation_id, 456);
+  auto broken = github::LoadCredentials(*c, "default", "gh-broken");
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.status().message().find(
+                "Secret default/gh-broken: key github_app_private_key: not a PEM private key"),
+            std::string::npos)
+      << broken.status();
+  auto missing = github::LoadCredentials(*c, "default", "gh-none");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("Secret default/gh-none not found"), std::string::npos)
+      << missing.status();
 }
 
 TEST(KubeClientTest, ServerSideApplyTwiceIsIdempotent) {
