@@ -14,6 +14,7 @@
 
 #include "agent_process.h"
 #include "await.h"
+#include "hub_harness.h"
 #include "miglet/operator/agent_hub_server.h"
 
 namespace miglet {
@@ -21,13 +22,14 @@ namespace {
 
 namespace fs = std::filesystem;
 using miglet::testing::AgentProcess;
+using miglet::testing::HubHarness;
 using miglet::testing::ReadAll;
 using miglet::testing::Signal;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class AgentLifecycleTest : public ::testing::Test {
+class AgentLifecycleTest : public ::testing::Test, protected HubHarness {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
@@ -41,24 +43,6 @@ class AgentLifecycleTest : public ::testing::Test {
     agent_.reset();
     if (hub_) hub_->Shutdown();
     fs::remove_all(dir_);
-  }
-
-  void StartHub(int port) {
-    AgentHubServerOptions o;
-    o.bind_address = "127.0.0.1";
-    o.grpc_port = port;
-    o.http_port = -1;
-    auto s = AgentHubServer::Start(o, MakeRealClock(), nullptr);
-    ASSERT_TRUE(s.ok()) << s.status();
-    hub_ = std::move(*s);
-    hub_->hub().SetChangeHook([this](const AgentInfo&) { signal_.Notify(); });
-    hub_->hub().SetEventHook([this](const commands::EventNotification& e) {
-      {
-        std::lock_guard l(mu_);
-        events_.push_back(e);
-      }
-      signal_.Notify();
-    });
   }
 
   std::string Yaml(const std::string& extra = "") {
@@ -76,32 +60,6 @@ class AgentLifecycleTest : public ::testing::Test {
     ASSERT_TRUE(signal_.Await([&] { return State() == "ready"; })) << agent_->Log();
   }
 
-  std::string State() {
-    auto a = hub_->hub().GetAgent("vm-1");
-    return a && a->connected ? a->miglet_state : "";
-  }
-
-  CommandResult Send(commands::Command c) {
-    std::optional<CommandResult> result;
-    std::mutex m;
-    auto id = hub_->hub().SendCommand("vm-1", std::move(c), [&](const CommandResult& r) {
-      {
-        std::lock_guard l(m);
-        result = r;
-      }
-      signal_.Notify();
-    });
-    EXPECT_TRUE(id.ok()) << id.status();
-    EXPECT_TRUE(signal_.Await(
-        [&] {
-          std::lock_guard l(m);
-          return result.has_value();
-        },
-        seconds(60)));
-    std::lock_guard l(m);
-    return result.value_or(CommandResult{});
-  }
-
   commands::Command Register(bool ephemeral) {
     commands::Command c;
     c.set_type("register_runner");
@@ -113,23 +71,6 @@ class AgentLifecycleTest : public ::testing::Test {
     return c;
   }
 
-  // The events of a type, in arrival order.
-  std::vector<commands::EventNotification> Events(const std::string& type) {
-    std::lock_guard l(mu_);
-    std::vector<commands::EventNotification> out;
-    for (const auto& e : events_) {
-      if (e.type() == type) out.push_back(e);
-    }
-    return out;
-  }
-  bool HasEvent(const std::string& type) { return !Events(type).empty(); }
-  std::vector<std::string> EventTypes() {
-    std::lock_guard l(mu_);
-    std::vector<std::string> out;
-    for (const auto& e : events_) out.push_back(e.type());
-    return out;
-  }
-
   void RegisterAndListen(bool ephemeral) {
     auto r = Send(Register(ephemeral));
     ASSERT_TRUE(r.success) << r.message << "\n" << agent_->Log();
@@ -137,11 +78,7 @@ class AgentLifecycleTest : public ::testing::Test {
   }
 
   fs::path dir_;
-  Signal signal_;
-  std::unique_ptr<AgentHubServer> hub_;
   std::unique_ptr<AgentProcess> agent_;
-  std::mutex mu_;
-  std::vector<commands::EventNotification> events_;
 };
 
 TEST_F(AgentLifecycleTest, RegisterJobDrainShutdown) {

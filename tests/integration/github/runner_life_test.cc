@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "../agent_process.h"
-#include "../await.h"
+#include "../hub_harness.h"
 #include "miglet/operator/agent_hub_server.h"
 #include "miglet/operator/github/errors.h"
 #include "standin.h"
@@ -17,13 +17,12 @@ namespace miglet::github::testing {
 namespace {
 
 using ::miglet::testing::AgentProcess;
-using ::miglet::testing::Signal;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 
-class RunnerLifeTest : public ::testing::Test {
+class RunnerLifeTest : public ::testing::Test, protected ::miglet::testing::HubHarness {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
@@ -35,21 +34,7 @@ class RunnerLifeTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.status();
     standin_ = std::move(*s);
 
-    AgentHubServerOptions o;
-    o.bind_address = "127.0.0.1";
-    o.grpc_port = 0;
-    o.http_port = -1;
-    auto h = AgentHubServer::Start(o, MakeRealClock(), nullptr);
-    ASSERT_TRUE(h.ok()) << h.status();
-    hub_ = std::move(*h);
-    hub_->hub().SetChangeHook([this](const AgentInfo&) { signal_.Notify(); });
-    hub_->hub().SetEventHook([this](const commands::EventNotification& e) {
-      {
-        std::lock_guard l(mu_);
-        events_.push_back(e);
-      }
-      signal_.Notify();
-    });
+    StartHub(0);
 
     auto c = MakeGitHubClient(standin_->Options("/acme", /*app=*/true));
     ASSERT_TRUE(c.ok()) << c.status();
@@ -79,46 +64,6 @@ class RunnerLifeTest : public ::testing::Test {
     if (!HasFailure()) fs::remove_all(dir_);
   }
 
-  std::string State() {
-    auto a = hub_->hub().GetAgent("vm-1");
-    return a && a->connected ? a->miglet_state : "";
-  }
-
-  CommandResult Send(commands::Command c) {
-    std::optional<CommandResult> result;
-    std::mutex m;
-    auto id = hub_->hub().SendCommand("vm-1", std::move(c), [&](const CommandResult& r) {
-      {
-        std::lock_guard l(m);
-        result = r;
-      }
-      signal_.Notify();
-    });
-    EXPECT_TRUE(id.ok()) << id.status();
-    EXPECT_TRUE(signal_.Await(
-        [&] {
-          std::lock_guard l(m);
-          return result.has_value();
-        },
-        seconds(60)));
-    std::lock_guard l(m);
-    return result.value_or(CommandResult{});
-  }
-
-  bool HasEvent(const std::string& type) {
-    std::lock_guard l(mu_);
-    for (const auto& e : events_) {
-      if (e.type() == type) return true;
-    }
-    return false;
-  }
-  std::vector<std::string> EventTypes() {
-    std::lock_guard l(mu_);
-    std::vector<std::string> out;
-    for (const auto& e : events_) out.push_back(e.type());
-    return out;
-  }
-
   // The GitHub API calls (not the runner's own) made so far, by route.
   size_t ApiCalls(const std::string& route) { return standin_->Requests(route).size(); }
 
@@ -145,11 +90,7 @@ class RunnerLifeTest : public ::testing::Test {
   fs::path dir_;
   std::unique_ptr<StandIn> standin_;
   std::unique_ptr<GitHubClient> github_;
-  std::unique_ptr<AgentHubServer> hub_;
   std::unique_ptr<AgentProcess> agent_;
-  Signal signal_;
-  std::mutex mu_;
-  std::vector<commands::EventNotification> events_;
 };
 
 TEST_F(RunnerLifeTest, JitRunnerFromRegisterToNothingLeft) {
