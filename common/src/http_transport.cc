@@ -112,7 +112,10 @@ absl::StatusOr<ClientResponse> HttpTransport::Do(std::string_view method, std::s
 bool ShouldRetry(const RetryPolicy& policy, std::string_view method, int attempt,
                  const absl::StatusOr<ClientResponse>& result) {
   if (attempt >= policy.max_attempts) return false;
-  if (result.ok()) return policy.retry_statuses.count(result->status) > 0;
+  const bool idempotent = policy.idempotent_methods.count(std::string(method)) > 0;
+  // A status like 502 or 504 may come after the server acted: repeated for idempotent methods
+  // only.
+  if (result.ok()) return idempotent && policy.retry_statuses.count(result->status) > 0;
   const auto failure = GetTransportFailure(result.status());
   if (!failure) return false;  // not a transport error (a bad request, say): never retried
   switch (*failure) {
@@ -123,7 +126,7 @@ bool ShouldRetry(const RetryPolicy& policy, std::string_view method, int attempt
       break;
   }
   if (policy.retry_unsent && NeverReachedServer(*failure)) return true;
-  return policy.idempotent_methods.count(std::string(method)) > 0;
+  return idempotent;
 }
 
 namespace {
@@ -135,16 +138,17 @@ class RetryingTransport final : public HttpTransport {
       : inner_(std::move(inner)), policy_(std::move(policy)), clock_(std::move(clock)) {}
 
   absl::StatusOr<ClientResponse> Send(const ClientRequest& req) override {
-    Backoff backoff(policy_.backoff);
+    std::optional<Backoff> backoff;  // made on the first retry: most requests never need one
     for (int attempt = 1;; ++attempt) {
       auto r = inner_->Send(req);
       if (!ShouldRetry(policy_, req.method, attempt, r)) return r;
-      clock_->SleepFor(backoff.Next());
+      if (!backoff) backoff.emplace(policy_.backoff);
+      clock_->SleepFor(backoff->Next());
     }
   }
 
   absl::StatusOr<std::unique_ptr<HttpBodyStream>> Open(const ClientRequest& req) override {
-    Backoff backoff(policy_.backoff);
+    std::optional<Backoff> backoff;
     for (int attempt = 1;; ++attempt) {
       auto r = inner_->Open(req);
       // A stream is retried only when it never opened; an opened one belongs to the caller.
@@ -152,7 +156,8 @@ class RetryingTransport final : public HttpTransport {
           r.ok() ? absl::StatusOr<ClientResponse>(ClientResponse{.status = (*r)->status()})
                  : absl::StatusOr<ClientResponse>(r.status());
       if (r.ok() || !ShouldRetry(policy_, req.method, attempt, as_response)) return r;
-      clock_->SleepFor(backoff.Next());
+      if (!backoff) backoff.emplace(policy_.backoff);
+      clock_->SleepFor(backoff->Next());
     }
   }
 

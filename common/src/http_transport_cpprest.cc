@@ -31,8 +31,10 @@ void ConfigureTls(ssl::context& ctx, const TlsOptions& tls) {
 }
 
 // What a failed TLS handshake was about, found by doing one ourselves with the same trust:
-// cpprest only says "Error in SSL handshake".
-std::string DiagnoseTls(const UrlParts& url, const TlsOptions& tls) {
+// cpprest only says "Error in SSL handshake". Bounded by `deadline`: a server that accepts and
+// then stalls must not hold the caller's thread.
+std::string DiagnoseTls(const UrlParts& url, const TlsOptions& tls,
+                        std::chrono::milliseconds deadline = std::chrono::seconds(5)) {
   try {
     boost::asio::io_context io;
     ssl::context ctx(ssl::context::tls_client);
@@ -42,9 +44,24 @@ std::string DiagnoseTls(const UrlParts& url, const TlsOptions& tls) {
     ssl::stream<boost::asio::ip::tcp::socket> stream(io, ctx);
     SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str());
     boost::asio::ip::tcp::resolver resolver(io);
-    boost::asio::connect(stream.next_layer(), resolver.resolve(url.host, std::to_string(url.port)));
-    boost::system::error_code ec;
-    stream.handshake(ssl::stream_base::client, ec);
+    const auto endpoints = resolver.resolve(url.host, std::to_string(url.port));
+    boost::system::error_code ec = boost::asio::error::would_block;
+    bool done = false;
+    boost::asio::async_connect(
+        stream.next_layer(), endpoints, [&](const boost::system::error_code& e, const auto&) {
+          if (e) {
+            ec = e;
+            done = true;
+            return;
+          }
+          stream.async_handshake(ssl::stream_base::client, [&](const boost::system::error_code& h) {
+            ec = h;
+            done = true;
+          });
+        });
+    io.run_for(deadline);
+    if (!done)
+      return "TLS diagnosis: no handshake within " + std::to_string(deadline.count()) + " ms";
     const long vr = SSL_get_verify_result(stream.native_handle());
     if (vr != X509_V_OK) {
       return std::string("the server's certificate failed verification against the CA from ") +
@@ -59,19 +76,24 @@ std::string DiagnoseTls(const UrlParts& url, const TlsOptions& tls) {
 }
 
 // cpprest's asio client names the stage that failed in its message (report_error in
-// http_client_asio.cpp) and maps timer expiry to errc::timed_out. This is the one place those
-// are read; everything above works on the TransportFailure.
-TransportFailure Classify(const std::exception& e) {
-  if (const auto* he = dynamic_cast<const http::http_exception*>(&e)) {
-    if (he->error_code() == std::errc::timed_out) return TransportFailure::kTimeout;
-  }
+// http_client_asio.cpp), maps timer expiry to errc::timed_out, and passes the asio error's value
+// on (its category is lost). This is the one place those are read; everything above works on
+// the TransportFailure.
+TransportFailure Classify(const http::http_exception& e) {
+  const int value = e.error_code().value();
+  if (e.error_code() == std::errc::timed_out) return TransportFailure::kTimeout;
   const std::string m = e.what();
   if (absl::StartsWith(m, "Error resolving address") ||
       absl::StartsWith(m, "Failed to resolve address") ||
       absl::StartsWith(m, "Failed to connect to any resolved endpoint")) {
     return TransportFailure::kConnect;
   }
-  if (absl::StartsWith(m, "Error in SSL handshake")) return TransportFailure::kTls;
+  if (absl::StartsWith(m, "Error in SSL handshake")) {
+    // An OpenSSL error (certificate, protocol) has a packed value far above any errno; a reset
+    // or EOF during the handshake (a server restarting) has an errno-sized one, and no request
+    // was sent: that is a failed connection, worth another try.
+    return value > 4095 ? TransportFailure::kTls : TransportFailure::kConnect;
+  }
   if (absl::StartsWith(m, "Failed to write request")) return TransportFailure::kSend;
   if (absl::StartsWith(m, "Request canceled by user")) return TransportFailure::kCancelled;
   return TransportFailure::kReceive;
@@ -176,8 +198,10 @@ class CpprestTransport final : public HttpTransport {
     const Duration timeout = req.timeout.value_or(opts_.timeout);
     auto c = ClientFor(timeout);
     if (!c.ok()) return c.status();
+    auto built = Build(req, *target);
+    if (!built.ok()) return built.status();
     try {
-      http::http_response resp = (*c)->request(Build(req, *target)).get();
+      http::http_response resp = (*c)->request(*built).get();
       ClientResponse out;
       out.status = resp.status_code();
       out.headers = FromCpprest(resp.headers());
@@ -199,9 +223,11 @@ class CpprestTransport final : public HttpTransport {
     } catch (const std::exception& e) {
       return absl::InvalidArgumentError(opts_.base_url + ": " + e.what());
     }
+    auto built = Build(req, *target);
+    if (!built.ok()) return built.status();
     pplx::cancellation_token_source cts;
     try {
-      http::http_response resp = c->request(Build(req, *target), cts.get_token()).get();
+      http::http_response resp = c->request(*built, cts.get_token()).get();
       return std::unique_ptr<HttpBodyStream>(
           new CpprestBodyStream(std::move(c), std::move(resp), std::move(cts)));
     } catch (const std::exception& e) {
@@ -223,19 +249,26 @@ class CpprestTransport final : public HttpTransport {
     return (u->path.empty() ? "/" : u->path) + (u->query.empty() ? "" : "?" + u->query);
   }
 
-  http::http_request Build(const ClientRequest& req, const std::string& target) const {
-    http::http_request r(req.method);
-    r.set_request_uri(target);
-    std::string content_type = "application/json";
-    for (const auto& [k, v] : req.headers.entries()) {
-      if (absl::EqualsIgnoreCase(k, "Content-Type")) {
-        content_type = v;
-        continue;
+  // A bad target or header is the caller's error, not the network's: INVALID_ARGUMENT, never
+  // retried.
+  absl::StatusOr<http::http_request> Build(const ClientRequest& req,
+                                           const std::string& target) const {
+    try {
+      http::http_request r(req.method);
+      r.set_request_uri(target);
+      std::string content_type = "application/json";
+      for (const auto& [k, v] : req.headers.entries()) {
+        if (absl::EqualsIgnoreCase(k, "Content-Type")) {
+          content_type = v;
+          continue;
+        }
+        r.headers().add(k, v);
       }
-      r.headers().add(k, v);
+      if (!req.body.empty()) r.set_body(req.body, content_type);
+      return r;
+    } catch (const std::exception& e) {
+      return absl::InvalidArgumentError(req.method + " " + target + ": " + e.what());
     }
-    if (!req.body.empty()) r.set_body(req.body, content_type);
-    return r;
   }
 
   client::http_client_config Config(Duration timeout) const {
@@ -270,7 +303,12 @@ class CpprestTransport final : public HttpTransport {
   }
 
   absl::Status Failure(const std::exception& e) const {
-    const TransportFailure f = Classify(e);
+    const auto* he = dynamic_cast<const http::http_exception*>(&e);
+    if (he == nullptr) {
+      // Not cpprest's report of a failed exchange: a plain error, not a network failure.
+      return absl::InternalError(std::string("HTTP client: ") + e.what());
+    }
+    const TransportFailure f = Classify(*he);
     std::string m = e.what();
     if (f == TransportFailure::kTls && !opts_.tls.insecure_skip_verify) {
       const std::string why = DiagnoseTls(base_, opts_.tls);

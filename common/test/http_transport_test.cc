@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "miglet/common/fake_clock.h"
@@ -103,7 +104,8 @@ TEST(ShouldRetryTest, OnTypedFailures) {
   EXPECT_FALSE(ShouldRetry(p, "GET", 1, absl::InvalidArgumentError("bad target")));
   EXPECT_FALSE(ShouldRetry(p, "GET", 3, fail(TransportFailure::kConnect)));
   // Answers: only the listed statuses.
-  EXPECT_TRUE(ShouldRetry(p, "POST", 1, Respond(503)));
+  EXPECT_TRUE(ShouldRetry(p, "GET", 1, Respond(503)));
+  EXPECT_FALSE(ShouldRetry(p, "POST", 1, Respond(503)));  // it may have acted before the 503
   EXPECT_FALSE(ShouldRetry(p, "GET", 1, Respond(500)));
   EXPECT_FALSE(ShouldRetry(p, "GET", 1, Respond(200)));
   p.retry_unsent = false;
@@ -129,7 +131,7 @@ TEST(RetryingTransportTest, RetriesWithBackoffOnTheClock) {
                             .multiplier = 2,
                             .jitter = 0};
   auto t = MakeRetryingTransport(std::move(fake), p, clock);
-  auto r = t->Do("POST", "/x", "{}");
+  auto r = t->Do("GET", "/x");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 201);
   EXPECT_EQ(calls, 3);
@@ -212,9 +214,13 @@ std::string ReadRequestHead(int fd) {
 }
 
 TEST(CpprestTransportTest, HeadersInAndOutAndBasePath) {
+  std::mutex mu;
   std::string seen;
   RawServer server([&](int fd) {
-    seen = ReadRequestHead(fd);
+    {
+      std::lock_guard l(mu);
+      seen = ReadRequestHead(fd);
+    }
     const std::string resp =
         "HTTP/1.1 201 Created\r\nContent-Length: 2\r\nX-RateLimit-Remaining: 4999\r\n"
         "Link: <http://x/y?page=2>; rel=\"next\"\r\n\r\n{}";
@@ -234,6 +240,7 @@ TEST(CpprestTransportTest, HeadersInAndOutAndBasePath) {
   EXPECT_EQ(r->body, "{}");
   EXPECT_EQ(r->headers.Get("x-ratelimit-remaining"), "4999");
   EXPECT_EQ(r->headers.Get("link"), "<http://x/y?page=2>; rel=\"next\"");
+  std::lock_guard l(mu);
   EXPECT_THAT(seen, HasSubstr("POST /api/v3/orgs/acme/actions/runners/registration-token "));
   EXPECT_THAT(seen, ContainsRegex("\r\nAccept: ?application/vnd.github\\+json\r\n"));
   EXPECT_THAT(seen, ContainsRegex("\r\nX-GitHub-Api-Version: ?2022-11-28\r\n"));
@@ -250,9 +257,13 @@ TEST(CpprestTransportTest, RefusesAnotherOrigin) {
 }
 
 TEST(CpprestTransportTest, AbsoluteTargetOnTheSameOrigin) {
+  std::mutex mu;
   std::string seen;
   RawServer server([&](int fd) {
-    seen = ReadRequestHead(fd);
+    {
+      std::lock_guard l(mu);
+      seen = ReadRequestHead(fd);
+    }
     const std::string resp = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
     (void)!write(fd, resp.data(), resp.size());
     close(fd);
@@ -263,6 +274,7 @@ TEST(CpprestTransportTest, AbsoluteTargetOnTheSameOrigin) {
   req.target = server.url() + "/api/v3/orgs/acme/actions/runners?per_page=100&page=2";
   auto r = (*t)->Send(req);
   ASSERT_TRUE(r.ok()) << r.status();
+  std::lock_guard l(mu);
   EXPECT_THAT(seen, HasSubstr("GET /api/v3/orgs/acme/actions/runners?per_page=100&page=2 "));
 }
 
@@ -279,6 +291,17 @@ TEST(CpprestTransportTest, ConnectionRefusedIsConnect) {
   EXPECT_EQ(GetTransportFailure(r.status()), TransportFailure::kConnect) << r.status();
 }
 
+TEST(CpprestTransportTest, ConnectionDroppedDuringTheTlsHandshakeIsConnect) {
+  // A server restarting: it accepts and closes before any TLS. Nothing was sent, and no
+  // certificate was judged, so this is a connection failure (retried), not a TLS one.
+  RawServer server([](int fd) { close(fd); });
+  auto t = MakeHttpTransport({.base_url = "https://127.0.0.1:" + std::to_string(server.port()),
+                              .timeout = std::chrono::seconds(5)});
+  ASSERT_TRUE(t.ok());
+  auto r = (*t)->Do("GET", "/x");
+  EXPECT_EQ(GetTransportFailure(r.status()), TransportFailure::kConnect) << r.status();
+}
+
 TEST(CpprestTransportTest, ClosedWithoutAnswerIsReceive) {
   RawServer server([](int fd) {
     ReadRequestHead(fd);
@@ -291,8 +314,12 @@ TEST(CpprestTransportTest, ClosedWithoutAnswerIsReceive) {
 }
 
 TEST(CpprestTransportTest, NoAnswerInTimeIsTimeout) {
+  std::mutex mu;
   std::vector<int> held;
-  RawServer server([&](int fd) { held.push_back(fd); });  // accepts, never answers
+  RawServer server([&](int fd) {  // accepts, never answers
+    std::lock_guard l(mu);
+    held.push_back(fd);
+  });
   auto t = MakeHttpTransport({.base_url = server.url(), .timeout = std::chrono::seconds(5)});
   ASSERT_TRUE(t.ok());
   ClientRequest req;
@@ -301,6 +328,7 @@ TEST(CpprestTransportTest, NoAnswerInTimeIsTimeout) {
   auto r = (*t)->Send(req);
   EXPECT_EQ(GetTransportFailure(r.status()), TransportFailure::kTimeout) << r.status();
   EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);
+  std::lock_guard l(mu);
   for (int fd : held) close(fd);
 }
 

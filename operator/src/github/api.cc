@@ -41,11 +41,14 @@ std::string Seconds(Duration d) {
 
 }  // namespace
 
+// Longer than any wait GitHub asks for; keeps a wild header from overflowing a Duration.
+constexpr int64_t kMaxWaitSeconds = 24 * 3600;
+
 RateLimitVerdict ClassifyRateLimit(int status, const HttpHeaders& headers,
                                    const std::string& message, WallTime now) {
   RateLimitVerdict v;
   if (status != 403 && status != 429) return v;
-  const int64_t retry_after = Int(headers.Get("retry-after"), -1);
+  const int64_t retry_after = std::min(Int(headers.Get("retry-after"), -1), kMaxWaitSeconds);
   if (retry_after >= 0) {
     v.kind = RateLimitVerdict::Kind::kSecondary;
     v.wait = std::chrono::seconds(retry_after);
@@ -54,7 +57,8 @@ RateLimitVerdict ClassifyRateLimit(int status, const HttpHeaders& headers,
   if (Int(headers.Get("x-ratelimit-remaining"), -1) == 0) {
     v.kind = RateLimitVerdict::Kind::kPrimary;
     const int64_t reset = Int(headers.Get("x-ratelimit-reset"), 0);
-    v.wait = std::chrono::seconds(std::max<int64_t>(reset - UnixSeconds(now), 1));
+    v.wait =
+        std::chrono::seconds(std::clamp<int64_t>(reset - UnixSeconds(now), 1, kMaxWaitSeconds));
     return v;
   }
   if (Contains(message, "secondary rate limit") || status == 429) {
@@ -124,6 +128,50 @@ absl::StatusOr<WallTime> ParseTimestamp(const std::string& s) {
   return std::chrono::time_point_cast<WallTime::duration>(absl::ToChronoTime(t));
 }
 
+std::optional<WallTime> ServerTime(const HttpHeaders& headers) {
+  auto date = headers.Get("date");
+  if (!date) return std::nullopt;
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", *date, absl::UTCTimeZone(), &t, &err)) {
+    return std::nullopt;
+  }
+  return std::chrono::time_point_cast<WallTime::duration>(absl::ToChronoTime(t));
+}
+
+absl::Status CredentialsError(const std::string& call, const std::string& scope,
+                              const absl::Status& inner) {
+  const auto inner_error = GetGitHubError(inner);
+  const auto failure = GetTransportFailure(inner);
+  if (!inner_error && !failure) {
+    // Not GitHub's answer (a key that cannot sign, an App asked for enterprise runners).
+    return Annotate(inner, "github " + call + " (" + scope + "): credentials");
+  }
+  GitHubError e{.call = call, .scope = scope};
+  e.message = "credentials: " + std::string(inner.message());
+  if (inner_error) {
+    switch (inner_error->kind) {
+      case GitHubError::Kind::kPrimaryRateLimit:
+      case GitHubError::Kind::kSecondaryRateLimit:
+        e.kind = inner_error->kind;
+        e.retry_after_seconds = inner_error->retry_after_seconds;
+        break;
+      default:
+        if (inner_error->status == 401 || inner_error->status == 403 ||
+            inner_error->status == 404) {
+          e.kind = GitHubError::Kind::kBadCredentials;
+        }
+    }
+  }
+  absl::Status s = MakeStatus(e);
+  if (failure) {
+    absl::Status t = TransportError(*failure, std::string(s.message()));
+    t.SetPayload(kGitHubErrorPayloadUrl, *s.GetPayload(kGitHubErrorPayloadUrl));
+    s = t;
+  }
+  return s;
+}
+
 Api::Api(std::shared_ptr<HttpTransport> transport, ApiConfig config, std::shared_ptr<Clock> clock,
          std::shared_ptr<GitHubMetrics> metrics)
     : transport_(std::move(transport)),
@@ -133,14 +181,15 @@ Api::Api(std::shared_ptr<HttpTransport> transport, ApiConfig config, std::shared
 
 Duration Api::BlockedFor(GitHubError::Kind* kind) {
   std::lock_guard l(mu_);
-  const WallTime now = clock_->WallNow();
+  const MonoTime now = clock_->Now();
   if (now >= blocked_until_) return Duration::zero();
   *kind = blocked_kind_;
   return blocked_until_ - now;
 }
 
-void Api::Block(WallTime until, GitHubError::Kind kind) {
+void Api::Block(Duration wait, GitHubError::Kind kind) {
   std::lock_guard l(mu_);
+  const MonoTime until = clock_->Now() + wait;
   if (until > blocked_until_) {
     blocked_until_ = until;
     blocked_kind_ = kind;
@@ -170,7 +219,7 @@ absl::StatusOr<ClientResponse> Api::Call(const Request& req, TokenSource& auth) 
     }
 
     auto token = auth.Token();
-    if (!token.ok()) return Annotate(token.status(), where + ": credentials");
+    if (!token.ok()) return CredentialsError(req.call, scope, token.status());
     ClientRequest r;
     r.method = req.method;
     r.target = req.target;
@@ -219,13 +268,15 @@ absl::StatusOr<ClientResponse> Api::Call(const Request& req, TokenSource& auth) 
         metrics_->RateLimitRemaining(static_cast<double>(Int(rem, 0)));
       }
     }
-    const WallTime now = clock_->WallNow();
+    // GitHub's now, for its reset times; ours when it did not say.
+    const WallTime now = ServerTime(resp->headers).value_or(clock_->WallNow());
     if (resp->status >= 200 && resp->status < 300) {
       // The last call of the window went through: hold the next ones until the reset.
       if (Int(resp->headers.Get("x-ratelimit-remaining"), -1) == 0) {
         const int64_t reset = Int(resp->headers.Get("x-ratelimit-reset"), 0);
         if (reset > UnixSeconds(now)) {
-          Block(WallTime(std::chrono::seconds(reset)), GitHubError::Kind::kPrimaryRateLimit);
+          Block(std::chrono::seconds(std::min(reset - UnixSeconds(now), kMaxWaitSeconds)),
+                GitHubError::Kind::kPrimaryRateLimit);
         }
       }
       return std::move(*resp);
@@ -236,7 +287,7 @@ absl::StatusOr<ClientResponse> Api::Call(const Request& req, TokenSource& auth) 
         e.kind == GitHubError::Kind::kSecondaryRateLimit) {
       const bool primary = e.kind == GitHubError::Kind::kPrimaryRateLimit;
       if (metrics_) metrics_->RateLimited(primary ? "primary" : "secondary");
-      Block(now + std::chrono::seconds(e.retry_after_seconds), e.kind);
+      Block(std::chrono::seconds(e.retry_after_seconds), e.kind);
       spdlog::warn("{}: HTTP {}: {} rate limit, GitHub asks to wait {}s{}", where, resp->status,
                    primary ? "primary" : "secondary", e.retry_after_seconds,
                    primary ? " (until x-ratelimit-reset)" : " (Retry-After)");
@@ -282,7 +333,9 @@ absl::StatusOr<std::string> InstallationTokenSource::Token() {
     if (!renewing_) break;
     // Another caller is renewing: share its outcome.
     const uint64_t gen = generation_;
+    ++waiting_;
     cv_.wait(l, [&] { return generation_ != gen; });
+    --waiting_;
     if (!last_error_.ok()) return last_error_;
     if (!token_.empty()) return token_;
   }
@@ -311,6 +364,11 @@ bool InstallationTokenSource::Invalidate(const std::string& token) {
   // Only the token that was refused: a renewal that already replaced it stands.
   if (token == token_) expires_at_ = WallTime{};
   return true;
+}
+
+int InstallationTokenSource::waiting() const {
+  std::lock_guard l(mu_);
+  return waiting_;
 }
 
 int64_t InstallationTokenSource::renewals() const {

@@ -47,6 +47,17 @@ std::optional<std::string> NextLink(const std::string& link_header);
 // RFC 3339 ("2026-11-27T12:00:00Z", "2020-01-22T12:13:35.123-08:00").
 absl::StatusOr<WallTime> ParseTimestamp(const std::string& s);
 
+// The server's clock from an HTTP Date header ("Fri, 27 Nov 2026 14:00:00 GMT"). Rate-limit
+// resets are GitHub's clock readings: a wait is worked out against GitHub's now, not ours.
+std::optional<WallTime> ServerTime(const HttpHeaders& headers);
+
+// The error of a call whose credentials could not be had (the installation token's renewal
+// failed): the outer call's GitHubError, never the inner call's 404 (which would read as "the
+// runner is gone"). An App that is not installed, or refused, is kBadCredentials; a rate limit
+// stays one.
+absl::Status CredentialsError(const std::string& call, const std::string& scope,
+                              const absl::Status& inner);
+
 struct ApiConfig {
   Scope scope;
   std::string user_agent;
@@ -76,9 +87,10 @@ class Api {
   const std::shared_ptr<GitHubMetrics>& metrics() const { return metrics_; }
 
  private:
-  // How long calls must hold off for a rate limit seen earlier (zero when they need not).
+  // How long calls must hold off for a rate limit seen earlier (zero when they need not). On
+  // the steady clock: a wall-clock step must not stretch or cut the wait.
   Duration BlockedFor(GitHubError::Kind* kind);
-  void Block(WallTime until, GitHubError::Kind kind);
+  void Block(Duration wait, GitHubError::Kind kind);
   absl::Status Fail(GitHubError e) const;
 
   std::shared_ptr<HttpTransport> transport_;
@@ -86,7 +98,7 @@ class Api {
   std::shared_ptr<Clock> clock_;
   std::shared_ptr<GitHubMetrics> metrics_;
   std::mutex mu_;
-  WallTime blocked_until_{};
+  MonoTime blocked_until_{};
   GitHubError::Kind blocked_kind_ = GitHubError::Kind::kOther;
 };
 
@@ -118,6 +130,8 @@ class InstallationTokenSource final : public TokenSource {
   bool Invalidate(const std::string& token) override;
 
   int64_t renewals() const;
+  // Callers parked waiting for another caller's renewal (for tests).
+  int waiting() const;
 
  private:
   struct Fresh {
@@ -139,6 +153,7 @@ class InstallationTokenSource final : public TokenSource {
   std::string token_;
   WallTime expires_at_{};
   bool renewing_ = false;
+  int waiting_ = 0;
   uint64_t generation_ = 0;  // completed renewals (ok or not)
   absl::Status last_error_;
   int64_t renewals_ = 0;

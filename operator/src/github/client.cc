@@ -22,6 +22,17 @@ absl::StatusOr<Json> ParseBody(const ClientResponse& r, const std::string& where
   return j;
 }
 
+// Fields read defensively: a null or a wrong type is read as absent, never thrown.
+std::string Str(const Json& j, const char* k) {
+  return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string();
+}
+bool Bool(const Json& j, const char* k) {
+  return j.contains(k) && j[k].is_boolean() && j[k].get<bool>();
+}
+int64_t Int(const Json& j, const char* k) {
+  return j.contains(k) && j[k].is_number_integer() ? j[k].get<int64_t>() : 0;
+}
+
 absl::StatusOr<Runner> DecodeRunner(const Json& j, const std::string& where) {
   if (!j.is_object() || !j.contains("id") || !j["id"].is_number_integer() || !j.contains("name") ||
       !j["name"].is_string()) {
@@ -30,11 +41,11 @@ absl::StatusOr<Runner> DecodeRunner(const Json& j, const std::string& where) {
   Runner r;
   r.id = j["id"].get<int64_t>();
   r.name = j["name"].get<std::string>();
-  r.os = j.value("os", "");
-  r.status = j.value("status", "");
-  r.busy = j.value("busy", false);
-  r.ephemeral = j.value("ephemeral", false);
-  r.runner_group_id = j.value("runner_group_id", int64_t{0});
+  r.os = Str(j, "os");
+  r.status = Str(j, "status");
+  r.busy = Bool(j, "busy");
+  r.ephemeral = Bool(j, "ephemeral");
+  r.runner_group_id = Int(j, "runner_group_id");
   if (j.contains("labels") && j["labels"].is_array()) {
     for (const auto& l : j["labels"]) {
       if (l.is_object() && l.contains("name") && l["name"].is_string()) {
@@ -72,12 +83,19 @@ class GitHubClientImpl final : public GitHubClient {
                  {"labels", req.labels},
                  {"work_folder", req.work_folder.empty() ? "_work" : req.work_folder}};
     auto r = JitCall(body);
+    if (!r.ok() && github::IsNotFound(r.status())) {
+      // The group may have been deleted (and made again under a new id): look it up afresh.
+      std::lock_guard l(mu_);
+      groups_.clear();
+    }
     if (!r.ok() && IsRunnerNameTaken(r.status()) && req.replace_offline) {
       auto existing = ListRunners(req.name);
       if (!existing.ok()) return Annotate(existing.status(), where + ": looking up " + req.name);
       for (const Runner& old : *existing) {
         if (old.name != req.name) continue;
-        if (old.online() || old.busy) return r.status();  // in use: never replaced
+        // In use: never replaced. (One that comes online between this list and the delete is
+        // deleted while idle, which GitHub allows; its runner then exits, as on any removal.)
+        if (old.online() || old.busy) return r.status();
         spdlog::info("{}: replacing runner {} (id {}), which is offline and idle", where, old.name,
                      old.id);
         RETURN_IF_ERROR(DeleteRunner(old.id));
@@ -164,7 +182,10 @@ class GitHubClientImpl final : public GitHubClient {
                          .method = "DELETE",
                          .target = scope().ApiPath() + "/actions/runners/" + std::to_string(id)},
                         *auth_);
-    if (!r.ok() && github::IsNotFound(r.status())) return absl::OkStatus();  // already gone
+    if (!r.ok() && github::IsNotFound(r.status()) &&
+        GetGitHubError(r.status())->call == "delete_runner") {
+      return absl::OkStatus();  // already gone
+    }
     return r.status();
   }
 

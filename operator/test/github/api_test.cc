@@ -3,7 +3,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "miglet/common/fake_clock.h"
+#include "miglet/common/testing/fake_http_transport.h"
 #include "miglet/operator/github/errors.h"
+#include "nlohmann/json.hpp"
+#include "test_keys.h"
 
 namespace miglet::github {
 namespace {
@@ -131,6 +139,80 @@ TEST(TimestampTest, Rfc3339WithOffsetAndFraction) {
   EXPECT_EQ(std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count(),
             1795784400);
   EXPECT_FALSE(ParseTimestamp("yesterday").ok());
+}
+
+TEST(ServerTimeTest, FromTheDateHeader) {
+  auto t = ServerTime(HttpHeaders{{"Date", "Fri, 27 Nov 2026 13:00:00 GMT"}});
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(std::chrono::duration_cast<seconds>(t->time_since_epoch()).count(), 1795784400);
+  EXPECT_FALSE(ServerTime(HttpHeaders{{"Date", "yesterday"}}).has_value());
+  EXPECT_FALSE(ServerTime({}).has_value());
+}
+
+TEST(CredentialsErrorTest, AnInnerNotFoundIsNeverTheOuterCallsNotFound) {
+  // The installation token could not be had because the App is not installed (404).
+  GitHubError inner{
+      .status = 404, .call = "create_installation_token", .scope = "organization acme"};
+  inner.message = "Not Found";
+  absl::Status s = CredentialsError("delete_runner", "organization acme", MakeStatus(inner));
+  EXPECT_FALSE(github::IsNotFound(s));
+  EXPECT_TRUE(IsBadCredentials(s));
+  EXPECT_EQ(GetGitHubError(s)->call, "delete_runner");
+  EXPECT_THAT(std::string(s.message()), HasSubstr("credentials: github create_installation_token"));
+
+  GitHubError limited{.kind = GitHubError::Kind::kSecondaryRateLimit, .status = 403};
+  limited.retry_after_seconds = 30;
+  s = CredentialsError("get_runner", "organization acme", MakeStatus(limited));
+  EXPECT_TRUE(IsRateLimited(s));
+  EXPECT_EQ(RetryAfter(s), seconds(30));
+
+  s = CredentialsError("get_runner", "enterprise big",
+                       absl::InvalidArgumentError("a GitHub App cannot manage ..."));
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(GetGitHubError(s).has_value());
+
+  s = CredentialsError("get_runner", "organization acme",
+                       TransportError(TransportFailure::kConnect, "refused"));
+  EXPECT_EQ(GetTransportFailure(s), TransportFailure::kConnect);
+  EXPECT_FALSE(github::IsNotFound(s));
+}
+
+TEST(InstallationTokenSourceTest, HundredConcurrentCallersShareOneRenewal) {
+  auto clock = std::make_shared<FakeClock>();
+  std::shared_ptr<InstallationTokenSource> source;
+  std::atomic<int> renewals{0};
+  auto transport = std::make_shared<miglet::testing::FakeHttpTransport>(
+      [&](const ClientRequest&) -> absl::StatusOr<ClientResponse> {
+        ++renewals;
+        // Hold the renewal until the 99 other callers are parked waiting for it (a deadline
+        // only for a broken build, where they never park).
+        const auto deadline = std::chrono::steady_clock::now() + seconds(20);
+        while (source->waiting() < 99 && std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::yield();
+        }
+        EXPECT_EQ(source->waiting(), 99);
+        return miglet::testing::Respond(
+            201, R"({"token":"ghs_shared","expires_at":"2030-01-01T00:00:00Z"})");
+      });
+  Scope scope;
+  scope.owner = "acme";
+  auto api = std::make_shared<Api>(transport, ApiConfig{.scope = scope, .user_agent = "t"}, clock,
+                                   nullptr);
+  auto key = AppKey::Parse(testing::MakeTestKey().private_pem, "test");
+  ASSERT_TRUE(key.ok());
+  source = std::make_shared<InstallationTokenSource>(api, *key, 7, 4242, seconds(60));
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 100; ++i) {
+    threads.emplace_back([&] {
+      auto t = source->Token();
+      if (t.ok() && *t == "ghs_shared") ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 100);
+  EXPECT_EQ(renewals.load(), 1);
+  EXPECT_EQ(source->renewals(), 1);
 }
 
 }  // namespace

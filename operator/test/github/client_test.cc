@@ -3,8 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <thread>
+#include <ctime>
+#include <sstream>
 
 #include "absl/strings/match.h"
 #include "miglet/common/fake_clock.h"
@@ -12,6 +12,8 @@
 #include "miglet/operator/github/errors.h"
 #include "miglet/operator/github/github_client.h"
 #include "nlohmann/json.hpp"
+#include "spdlog/sinks/ostream_sink.h"
+#include "spdlog/spdlog.h"
 #include "test_keys.h"
 
 namespace miglet::github {
@@ -303,38 +305,6 @@ TEST(GitHubClientTest, A401RenewsTheInstallationTokenOnce) {
   EXPECT_EQ(p.transport->count(), 1u);
 }
 
-TEST(GitHubClientTest, HundredConcurrentCallersShareOneRenewal) {
-  std::atomic<int> started{0};
-  std::atomic<int> tokens{0};
-  Fixture f(
-      [&](const ClientRequest& r) -> absl::StatusOr<ClientResponse> {
-        if (absl::StrContains(r.target, "/access_tokens")) {
-          ++tokens;
-          // Hold the renewal until every caller has asked, so they all overlap it.
-          for (int i = 0; i < 2000 && started.load() < 100; ++i) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-          }
-          std::this_thread::sleep_for(std::chrono::milliseconds(20));
-          return Ok(201, {{"token", "ghs_shared"}, {"expires_at", "2030-01-01T00:00:00Z"}});
-        }
-        return Ok(201, {{"token", "REG"}, {"expires_at", "2030-01-01T00:00:00Z"}});
-      },
-      "https://github.com/acme", /*app=*/true);
-  f.clock->set_auto_advance(false);  // nothing here waits on the clock
-  std::vector<std::thread> threads;
-  std::atomic<int> ok{0};
-  for (int i = 0; i < 100; ++i) {
-    threads.emplace_back([&] {
-      ++started;
-      if (f.client->CreateRegistrationToken().ok()) ++ok;
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(ok.load(), 100);
-  EXPECT_EQ(tokens.load(), 1);
-  EXPECT_EQ(f.Count("POST", "/access_tokens"), 1);
-}
-
 TEST(GitHubClientTest, JitConfigReplacesAnOfflineLeftoverButNeverAnOnlineRunner) {
   bool taken = true;
   std::string runner_status = "offline";
@@ -445,21 +415,91 @@ TEST(GitHubClientTest, BadSetupsFailWhenMade) {
   EXPECT_EQ(MakeGitHubClient(o).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(GitHubClientTest, NoSecretInAnyError) {
-  // Every failure path's message, with a PAT and a JIT config in play.
-  Fixture f([](const ClientRequest& r) -> absl::StatusOr<ClientResponse> {
-    if (r.method == "POST") return Respond(422, R"({"message":"Validation Failed"})");
-    return TransportError(TransportFailure::kTimeout, "timed out");
+TEST(GitHubClientTest, AnAppThatIsNotInstalledNeverReadsAsRunnerGone) {
+  // Every token request 404s (the App was uninstalled, or the installation id is stale).
+  Fixture f(
+      [](const ClientRequest& r) -> absl::StatusOr<ClientResponse> {
+        if (absl::StrContains(r.target, "installation")) {
+          return Respond(404, R"({"message":"Not Found"})");
+        }
+        return Respond(204);
+      },
+      "https://github.com/acme", /*app=*/true);
+  auto del = f.client->DeleteRunner(5);
+  EXPECT_FALSE(del.ok()) << "a delete that never reached GitHub must not count as done";
+  EXPECT_TRUE(IsBadCredentials(del));
+  auto get = f.client->GetRunner(5);
+  EXPECT_FALSE(github::IsNotFound(get.status())) << get.status();
+  EXPECT_EQ(f.Count("DELETE", "/actions/runners/"), 0);
+}
+
+TEST(GitHubClientTest, RateLimitResetIsReadAgainstGitHubsClock) {
+  // GitHub's clock is 100 s behind ours; the window resets 30 s from GitHub's now.
+  const int64_t ours = 1'800'000'000;
+  const int64_t theirs = ours - 100;
+  char date[64];
+  std::time_t t = theirs;
+  std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", std::gmtime(&t));
+  int calls = 0;
+  Fixture f([&](const ClientRequest&) {
+    ++calls;
+    return Ok(200, {{"total_count", 0}, {"runners", Json::array()}},
+              HttpHeaders{{"Date", date},
+                          {"x-ratelimit-remaining", calls == 1 ? "0" : "4999"},
+                          {"x-ratelimit-reset", std::to_string(theirs + 30)}});
   });
-  std::vector<absl::Status> errors = {
-      f.client->CreateRegistrationToken().status(),
-      f.client->GenerateJitConfig({.name = "r", .labels = {"x"}}).status(),
-      f.client->ListRunners().status(), f.client->GetRunner(1).status()};
+  ASSERT_TRUE(f.client->ListRunners().ok());
+  ASSERT_TRUE(f.client->ListRunners().ok());
+  EXPECT_EQ(f.clock->sleeps(), std::vector<Duration>{seconds(30)});
+}
+
+TEST(GitHubClientTest, NoSecretInAnyLogLineOrError) {
+  // Secrets in play: an App key, an installation token, a registration token, a JIT config.
+  const std::string install_token = "ghs_INSTALLATIONTOKENSECRET0123456789ab";
+  const std::string reg_token = "REGTOKENSECRETABCDEFGHIJKLMN";
+  const std::string jit = "eyJKSVRDT05GSUdTRUNSRVQiOiJ4In0=";
+  std::ostringstream logs;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(logs);
+  spdlog::default_logger()->sinks().push_back(sink);
+  int posts = 0;
+  Fixture f(
+      [&](const ClientRequest& r) -> absl::StatusOr<ClientResponse> {
+        if (absl::StrContains(r.target, "/access_tokens")) {
+          return Ok(201, {{"token", install_token}, {"expires_at", "2030-01-01T00:00:00Z"}});
+        }
+        if (absl::StrContains(r.target, "registration-token")) {
+          return Ok(201, {{"token", reg_token}, {"expires_at", "2030-01-01T00:00:00Z"}});
+        }
+        if (absl::StrContains(r.target, "generate-jitconfig")) {
+          if (++posts == 1) {
+            return Ok(201, {{"runner", RunnerJson(1, "r")}, {"encoded_jit_config", jit}});
+          }
+          return Respond(
+              409, R"({"message":"Already exists - A runner with the name r already exists."})");
+        }
+        if (r.method == "GET") return Respond(401, R"({"message":"Bad credentials"})");
+        return Respond(503, "");
+      },
+      "https://github.com/acme", /*app=*/true);
+  std::vector<absl::Status> errors;
+  ASSERT_TRUE(f.client->CreateRegistrationToken().ok());
+  ASSERT_TRUE(f.client->GenerateJitConfig({.name = "r", .labels = {"x"}}).ok());
+  errors.push_back(f.client->GenerateJitConfig({.name = "r", .labels = {"x"}}).status());
+  errors.push_back(f.client->ListRunners().status());
+  errors.push_back(f.client->GetRunner(1).status());
+  errors.push_back(f.client->DeleteRunner(1));
+  errors.push_back(f.client->CreateRemoveToken().status());
+  spdlog::default_logger()->sinks().pop_back();
+  std::string text = logs.str();
   for (const auto& s : errors) {
-    ASSERT_FALSE(s.ok());
-    EXPECT_THAT(std::string(s.message()), Not(HasSubstr(kPat)));
-    EXPECT_THAT(std::string(s.message()), HasSubstr("(organization acme)"));
+    EXPECT_FALSE(s.ok());
+    text += std::string(s.message()) + "\n";
   }
+  EXPECT_THAT(text, HasSubstr("github list_runners (organization acme)"));  // the log was read
+  for (const std::string& secret : {install_token, reg_token, jit, Key().private_pem}) {
+    EXPECT_THAT(text, Not(HasSubstr(secret)));
+  }
+  EXPECT_THAT(text, Not(HasSubstr("BEGIN PRIVATE KEY")));
 }
 
 }  // namespace

@@ -47,7 +47,9 @@ class GitHubStandInTest : public ::testing::Test {
           logs += ReadAll(entry.path());
         }
       }
-      EXPECT_THAT(LeakedSecrets(standin_->Secrets(), logs), IsEmpty());
+      const auto secrets = standin_->Secrets();
+      EXPECT_FALSE(secrets.empty()) << "the stand-in's secrets could not be read";
+      EXPECT_THAT(LeakedSecrets(secrets, logs), IsEmpty());
     }
     runners_.clear();
     standin_.reset();

@@ -56,7 +56,9 @@ class RunnerLifeTest : public ::testing::Test, protected ::miglet::testing::HubH
   void TearDown() override {
     if (standin_) {
       std::string logs = log_.str() + standin_->log() + (agent_ ? agent_->Log() : "");
-      EXPECT_THAT(LeakedSecrets(standin_->Secrets(), logs), IsEmpty());
+      const auto secrets = standin_->Secrets();
+      EXPECT_FALSE(secrets.empty()) << "the stand-in's secrets could not be read";
+      EXPECT_THAT(LeakedSecrets(secrets, logs), IsEmpty());
     }
     agent_.reset();
     if (hub_) hub_->Shutdown();

@@ -53,7 +53,10 @@ struct TransportOptions {
   // "https://ghe.example.com/api/v3" and target "/orgs/acme" reach .../api/v3/orgs/acme.
   std::string base_url;
   TlsOptions tls;
-  Duration timeout = std::chrono::seconds(30);  // per request, unless the request sets one
+  // How long a request may wait for the server with nothing arriving (cpprest's timer restarts
+  // whenever data comes in, so a steady trickle can last longer). Per request, unless the
+  // request sets its own.
+  Duration timeout = std::chrono::seconds(30);
 };
 
 struct ClientRequest {
@@ -76,7 +79,8 @@ struct ClientResponse {
 // How an exchange failed below HTTP. A status code from the server is not a failure.
 enum class TransportFailure {
   kConnect,    // no connection: name resolution, refused, unreachable. Nothing was sent.
-  kTls,        // the TLS handshake or the server's certificate failed. Nothing was sent.
+  kTls,        // the server's certificate or the TLS protocol failed. Nothing was sent. (A
+               // connection reset during the handshake is kConnect.)
   kSend,       // the connection broke while the request was written: not received whole.
   kReceive,    // the request went out; the answer did not come back whole.
   kTimeout,    // no complete answer within the timeout.
@@ -131,7 +135,8 @@ struct RetryPolicy {
   // Methods whose requests are repeated after any failure, even when the server may have seen
   // them (their effect does not compound).
   std::set<std::string> idempotent_methods = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"};
-  // Answered statuses that are tried again (e.g. 502, 503, 504); none by default.
+  // Answered statuses that are tried again (e.g. 502, 503, 504) for idempotent methods; none
+  // by default.
   std::set<int> retry_statuses;
   // Delays between attempts; initial 0 retries at once.
   BackoffPolicy backoff{.initial = Duration::zero(),

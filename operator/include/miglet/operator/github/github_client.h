@@ -44,7 +44,8 @@ struct JitConfigRequest {
   std::string work_folder = "_work";
   // A runner of the same name that is offline and idle is a leftover (an earlier attempt whose
   // answer was lost, a pod that died before its runner started): delete it and try again, as
-  // config.sh --replace does. An online or busy one is never touched.
+  // config.sh --replace does. An online or busy one is never touched. With false, a retry of a
+  // call whose answer was lost reports the name as taken by the runner that call made.
   bool replace_offline = true;
 };
 
