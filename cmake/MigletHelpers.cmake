@@ -10,10 +10,11 @@ function(miglet_target_defaults target)
   target_compile_definitions(${target} PRIVATE _TURN_OFF_PLATFORM_STRING)
 endfunction()
 
-# miglet_add_test(NAME LABEL unit|integration|e2e SOURCES ... DEPS ...)
-# One gtest binary whose cases are discovered into ctest with the given label.
+# miglet_add_test(NAME LABEL unit|integration|e2e SOURCES ... DEPS ... [PROPERTIES k v ...])
+# One gtest binary whose cases are discovered into ctest with the given label (and any other
+# test properties, e.g. FIXTURES_REQUIRED).
 function(miglet_add_test name)
-  cmake_parse_arguments(T "" "LABEL;TIMEOUT" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(T "" "LABEL;TIMEOUT" "SOURCES;DEPS;PROPERTIES" ${ARGN})
   if(NOT T_LABEL)
     message(FATAL_ERROR "miglet_add_test(${name}) needs a LABEL")
   endif()
@@ -24,6 +25,6 @@ function(miglet_add_test name)
   miglet_target_defaults(${name})
   target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gmock GTest::gtest GTest::gtest_main)
   gtest_discover_tests(${name}
-    PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT}
+    PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT} ${T_PROPERTIES}
     DISCOVERY_TIMEOUT 30)
 endfunction()

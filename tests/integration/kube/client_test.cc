@@ -16,6 +16,7 @@ namespace miglet::kube::testing {
 namespace {
 
 TestCluster& C() { return ClusterEnvironment::Cluster(); }
+std::string NS() { return TestNamespace(); }
 
 // RunnerPool as the controller will serve it (trimmed): spec.replicas >= 0, status and scale
 // subresources.
@@ -80,14 +81,14 @@ void InstallCrd(KubeClient& c) {
 Json Pool(const std::string& name, int replicas) {
   return {{"apiVersion", "miglet.dev/v1alpha1"},
           {"kind", "RunnerPool"},
-          {"metadata", {{"name", name}, {"namespace", "default"}}},
+          {"metadata", {{"name", name}, {"namespace", NS()}}},
           {"spec", {{"replicas", replicas}, {"labels", {"linux"}}}}};
 }
 
 TEST(KubeClientTest, CustomResourceCrud) {
   auto c = C().Client();
   InstallCrd(*c);
-  auto pools = RunnerPoolsIn(*c, "default");
+  auto pools = RunnerPoolsIn(*c, NS());
   auto created = pools.Create(Pool("p1", 2));
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_FALSE(ResourceVersionOf(*created).empty());
@@ -129,7 +130,7 @@ TEST(KubeClientTest, CustomResourceCrud) {
 TEST(KubeClientTest, InvalidObjectGets422WithTheApiMessage) {
   auto c = C().Client();
   InstallCrd(*c);
-  auto r = RunnerPoolsIn(*c, "default").Create(Pool("bad", -1));
+  auto r = RunnerPoolsIn(*c, NS()).Create(Pool("bad", -1));
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(IsInvalid(r.status())) << r.status();
   auto e = GetKubeError(r.status());
@@ -145,7 +146,7 @@ TEST(KubeClientTest, InvalidObjectGets422WithTheApiMessage) {
 TEST(KubeClientTest, StatusAndScaleSubresources) {
   auto c = C().Client();
   InstallCrd(*c);
-  auto pools = RunnerPoolsIn(*c, "default");
+  auto pools = RunnerPoolsIn(*c, NS());
   auto p = pools.Create(Pool("scaled", 1));
   ASSERT_TRUE(p.ok()) << p.status();
 
@@ -184,14 +185,14 @@ TEST(KubeClientTest, StatusAndScaleSubresources) {
   // Update through /scale, the way `kubectl scale` and the HPA do it.
   Json put_scale = *rescaled;
   put_scale["spec"]["replicas"] = 2;
-  auto put = c->Update(RunnerPools(), "default", put_scale, "scale");
+  auto put = c->Update(RunnerPools(), NS(), put_scale, "scale");
   ASSERT_TRUE(put.ok()) << put.status();
   EXPECT_EQ((*pools.Get("scaled"))["spec"]["replicas"], 2);
 }
 
 TEST(KubeClientTest, StaleUpdateIsA409Conflict) {
   auto c = C().Client();
-  auto secrets = SecretsIn(*c, "default");
+  auto secrets = SecretsIn(*c, NS());
   auto s = secrets.Create({{"apiVersion", "v1"},
                            {"kind", "Secret"},
                            {"metadata", {{"name", "creds"}}},
@@ -225,7 +226,7 @@ TEST(KubeClientTest, StaleUpdateIsA409Conflict) {
 // data on the server, so this is the API's own encoding).
 TEST(KubeClientTest, GitHubCredentialsFromASecret) {
   auto c = C().Client();
-  auto secrets = SecretsIn(*c, "default");
+  auto secrets = SecretsIn(*c, NS());
   auto key = C().Sh("openssl genrsa 2048 2>/dev/null");
   ASSERT_TRUE(key.ok()) << key.status();
   auto secret = [](const std::string& name, Json string_data) {
@@ -245,30 +246,31 @@ TEST(KubeClientTest, GitHubCredentialsFromASecret) {
                                                {"github_app_private_key", "not a key"}}))
                   .ok());
 
-  auto pat = github::LoadCredentials(*c, "default", "gh-pat");
+  auto pat = github::LoadCredentials(*c, NS(), "gh-pat");
   ASSERT_TRUE(pat.ok()) << pat.status();
   EXPECT_EQ(pat->token, "ghp_x");
-  auto app = github::LoadCredentials(*c, "default", "gh-app");
+  auto app = github::LoadCredentials(*c, NS(), "gh-app");
   ASSERT_TRUE(app.ok()) << app.status();
   EXPECT_EQ(app->app_id, 123);
   EXPECT_EQ(app->installation_id, 456);
-  auto broken = github::LoadCredentials(*c, "default", "gh-broken");
+  auto broken = github::LoadCredentials(*c, NS(), "gh-broken");
   ASSERT_FALSE(broken.ok());
   EXPECT_NE(broken.status().message().find(
-                "Secret default/gh-broken: key github_app_private_key: not a PEM private key"),
+                "Secret " + NS() + "/gh-broken: key github_app_private_key: not a PEM private key"),
             std::string::npos)
       << broken.status();
-  auto missing = github::LoadCredentials(*c, "default", "gh-none");
+  auto missing = github::LoadCredentials(*c, NS(), "gh-none");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_NE(missing.status().message().find("Secret default/gh-none not found"), std::string::npos)
+  EXPECT_NE(missing.status().message().find("Secret " + NS() + "/gh-none not found"),
+            std::string::npos)
       << missing.status();
 }
 
 TEST(KubeClientTest, ServerSideApplyTwiceIsIdempotent) {
   auto c = C().Client();
-  auto cms = ResourceClient(*c, ConfigMaps(), "default");
-  const Json obj = ConfigMap("default", "applied", {{"a", "1"}, {"b", "2"}});
+  auto cms = ResourceClient(*c, ConfigMaps(), NS());
+  const Json obj = ConfigMap(NS(), "applied", {{"a", "1"}, {"b", "2"}});
   ApplyOptions mine{"mig-controller", false};
   auto first = cms.Apply(obj, mine);
   ASSERT_TRUE(first.ok()) << first.status();
@@ -284,7 +286,7 @@ TEST(KubeClientTest, ServerSideApplyTwiceIsIdempotent) {
   EXPECT_TRUE(managed);
 
   // Another manager claiming a field we own: 409 without force, taken over with it.
-  const Json theirs = ConfigMap("default", "applied", {{"a", "other"}});
+  const Json theirs = ConfigMap(NS(), "applied", {{"a", "other"}});
   auto conflict = cms.Apply(theirs, {"someone-else", false});
   EXPECT_TRUE(IsConflict(conflict.status())) << conflict.status();
   auto forced = cms.Apply(theirs, {"someone-else", true});
@@ -295,8 +297,7 @@ TEST(KubeClientTest, ServerSideApplyTwiceIsIdempotent) {
 
 TEST(KubeClientTest, PodsSecretsAndPagination) {
   auto c = C().Client();
-  CreateNamespace(*c, "runners");
-  auto pods = PodsIn(*c, "runners");
+  auto pods = PodsIn(*c, NS());
   Json pod = {{"apiVersion", "v1"},
               {"kind", "Pod"},
               {"metadata", {{"name", "runner-0"}, {"labels", {{"pool", "a"}}}}},
@@ -310,14 +311,14 @@ TEST(KubeClientTest, PodsSecretsAndPagination) {
   auto a = pods.List({.label_selector = "pool=a"});
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_EQ(a->items.size(), 1u);
-  EXPECT_EQ(ObjectKey(a->items[0]), "runners/runner-0");
+  EXPECT_EQ(ObjectKey(a->items[0]), NS() + "/runner-0");
 
   // pods/status, written the way a kubelet would.
   auto st = pods.MergePatchStatus("runner-0", {{"status", {{"phase", "Running"}}}});
   ASSERT_TRUE(st.ok()) << st.status();
   EXPECT_EQ((*st)["status"]["phase"], "Running");
 
-  auto secrets = SecretsIn(*c, "runners");
+  auto secrets = SecretsIn(*c, NS());
   for (int i = 0; i < 7; ++i) {
     auto s = secrets.Create({{"apiVersion", "v1"},
                              {"kind", "Secret"},
@@ -331,7 +332,7 @@ TEST(KubeClientTest, PodsSecretsAndPagination) {
   std::vector<std::string> names;
   int pages = 0;
   while (true) {
-    auto page = c->List(Secrets(), "runners", o);
+    auto page = c->List(Secrets(), NS(), o);
     ASSERT_TRUE(page.ok()) << page.status();
     ++pages;
     EXPECT_LE(page->items.size(), 3u);
@@ -355,18 +356,18 @@ TEST(KubeClientTest, PodsSecretsAndPagination) {
 
 TEST(KubeClientTest, WatchDeliversEventsInOrder) {
   auto c = C().Client();
-  CreateNamespace(*c, "watched");
-  auto list = c->List(ConfigMaps(), "watched");
+  const std::string ns = NS();
+  auto list = c->List(ConfigMaps(), ns);
   ASSERT_TRUE(list.ok()) << list.status();
-  auto w = c->Watch(ConfigMaps(), "watched",
+  auto w = c->Watch(ConfigMaps(), ns,
                     {.resource_version = list->resource_version, .timeout_seconds = 300});
   ASSERT_TRUE(w.ok()) << w.status();
-  auto cms = ResourceClient(*c, ConfigMaps(), "watched");
-  ASSERT_TRUE(cms.Create(ConfigMap("watched", "w1", {{"v", "0"}})).ok());
+  auto cms = ResourceClient(*c, ConfigMaps(), ns);
+  ASSERT_TRUE(cms.Create(ConfigMap(ns, "w1", {{"v", "0"}})).ok());
   for (int i = 1; i <= 5; ++i) {
     ASSERT_TRUE(cms.MergePatch("w1", {{"data", {{"v", std::to_string(i)}}}}).ok());
   }
-  ASSERT_TRUE(cms.Create(ConfigMap("watched", "w2", {})).ok());
+  ASSERT_TRUE(cms.Create(ConfigMap(ns, "w2", {})).ok());
   ASSERT_TRUE(cms.Delete("w1").ok());
 
   std::vector<std::string> seen;
@@ -401,8 +402,8 @@ TEST(KubeClientTest, WatchDeliversEventsInOrder) {
 
 TEST(KubeClientTest, EventRecorderAggregatesRepeats) {
   auto c = C().Client();
-  auto cms = ResourceClient(*c, ConfigMaps(), "default");
-  auto obj = cms.Create(ConfigMap("default", "subject", {}));
+  auto cms = ResourceClient(*c, ConfigMaps(), NS());
+  auto obj = cms.Create(ConfigMap(NS(), "subject", {}));
   ASSERT_TRUE(obj.ok()) << obj.status();
   auto rec = MakeEventRecorder(c, "mig-controller", "test-host", MakeRealClock());
   ASSERT_TRUE(rec->Record(*obj, "Warning", "AgentLost", "no heartbeat for 45s").ok());
@@ -410,7 +411,7 @@ TEST(KubeClientTest, EventRecorderAggregatesRepeats) {
   ASSERT_TRUE(rec->Record(*obj, "Warning", "AgentLost", "no heartbeat for 45s").ok());
   ASSERT_TRUE(rec->Record(*obj, "Normal", "Registered", "runner registered").ok());
 
-  auto events = c->ListAll(Events(), "default", {.field_selector = "involvedObject.name=subject"});
+  auto events = c->ListAll(Events(), NS(), {.field_selector = "involvedObject.name=subject"});
   ASSERT_TRUE(events.ok()) << events.status();
   ASSERT_EQ(events->items.size(), 2u);
   std::map<std::string, Json> by_reason;
@@ -454,12 +455,12 @@ TEST(KubeCredentialsTest, ClientCertificateKubeconfig) {
 TEST(KubeCredentialsTest, ServiceAccountBearerToken) {
   auto admin = C().Client();
   ASSERT_TRUE(admin
-                  ->Create(ServiceAccounts(), "default",
+                  ->Create(ServiceAccounts(), NS(),
                            {{"apiVersion", "v1"},
                             {"kind", "ServiceAccount"},
                             {"metadata", {{"name", "reader"}}}})
                   .ok());
-  auto token = C().Sh("kubectl create token reader -n default");
+  auto token = C().Sh("kubectl create token reader -n " + NS());
   ASSERT_TRUE(token.ok()) << token.status();
   std::string t = *token;
   while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
@@ -474,23 +475,23 @@ TEST(KubeCredentialsTest, ServiceAccountBearerToken) {
   auto c = MakeKubeClient(*cfg);
   ASSERT_TRUE(c.ok()) << c.status();
   // Authenticated as the service account, but RBAC has granted it nothing yet.
-  auto denied = (*c)->List(ConfigMaps(), "default");
+  auto denied = (*c)->List(ConfigMaps(), NS());
   ASSERT_FALSE(denied.ok());
   EXPECT_EQ(denied.status().code(), absl::StatusCode::kPermissionDenied) << denied.status();
-  EXPECT_NE(denied.status().message().find("system:serviceaccount:default:reader"),
+  EXPECT_NE(denied.status().message().find("system:serviceaccount:" + NS() + ":reader"),
             std::string::npos)
       << denied.status();
-  ASSERT_TRUE(C().Sh("kubectl create rolebinding reader --clusterrole=view "
-                     "--serviceaccount=default:reader -n default")
+  ASSERT_TRUE(C().Sh("kubectl create rolebinding reader --clusterrole=view --serviceaccount=" +
+                     NS() + ":reader -n " + NS())
                   .ok());
-  ASSERT_TRUE(Eventually([&] { return (*c)->List(ConfigMaps(), "default").ok(); }));
+  ASSERT_TRUE(Eventually([&] { return (*c)->List(ConfigMaps(), NS()).ok(); }));
 
   // A token that is not one: 401.
   auto bad_cfg = *cfg;
   bad_cfg.token = "not-a-token";
   auto bad = MakeKubeClient(bad_cfg);
   ASSERT_TRUE(bad.ok());
-  auto unauth = (*bad)->List(ConfigMaps(), "default");
+  auto unauth = (*bad)->List(ConfigMaps(), NS());
   EXPECT_EQ(unauth.status().code(), absl::StatusCode::kUnauthenticated) << unauth.status();
 
   // A token file is re-read when it changes (rotated projected tokens).
@@ -500,11 +501,11 @@ TEST(KubeCredentialsTest, ServiceAccountBearerToken) {
   file_cfg.token_file = token_file;
   auto rotating = MakeKubeClient(file_cfg);
   ASSERT_TRUE(rotating.ok());
-  EXPECT_EQ((*rotating)->List(ConfigMaps(), "default").status().code(),
+  EXPECT_EQ((*rotating)->List(ConfigMaps(), NS()).status().code(),
             absl::StatusCode::kUnauthenticated);
   WriteFile("sa-token.new", t + "\n");
   std::filesystem::rename(token_file + ".new", token_file);  // like kubelet's atomic swap
-  auto after = (*rotating)->List(ConfigMaps(), "default");
+  auto after = (*rotating)->List(ConfigMaps(), NS());
   EXPECT_TRUE(after.ok()) << after.status();
 }
 

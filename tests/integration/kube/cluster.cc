@@ -74,6 +74,15 @@ absl::StatusOr<std::unique_ptr<TestCluster>> TestCluster::Start(const std::strin
   return c;
 }
 
+absl::StatusOr<std::unique_ptr<TestCluster>> TestCluster::Attach(const std::string& dir) {
+  if (access((dir + "/kubeconfig").c_str(), R_OK) != 0) {
+    return absl::FailedPreconditionError("no control plane in " + dir +
+                                         " (no kubeconfig): ctest starts it with the "
+                                         "kube_shared_cluster_up test");
+  }
+  return std::unique_ptr<TestCluster>(new TestCluster(dir, "", /*owned=*/false));
+}
+
 std::string TestCluster::Env() const {
   return "MIGLET_CLUSTER_DIR=" + Quote(dir_) + " MIGLET_APISERVER_ARGS=" + Quote(args_) + " ";
 }
@@ -84,6 +93,7 @@ absl::Status TestCluster::StartAgain() {
 }
 
 TestCluster::~TestCluster() {
+  if (!owned_) return;
   auto r = Run(Env() + kSource + "/hack/cluster/down.sh");
   if (!r.ok()) fprintf(stderr, "down.sh: %s\n", std::string(r.status().message()).c_str());
 }

@@ -17,6 +17,9 @@ class TestCluster {
  public:
   // `apiserver_args` go to MIGLET_APISERVER_ARGS (e.g. "--watch-cache=false").
   static absl::StatusOr<std::unique_ptr<TestCluster>> Start(const std::string& apiserver_args = "");
+  // A control plane someone else started in `dir` (ctest's shared one) and stops: this
+  // object never stops it.
+  static absl::StatusOr<std::unique_ptr<TestCluster>> Attach(const std::string& dir);
   ~TestCluster();
 
   const std::string& dir() const { return dir_; }
@@ -36,10 +39,12 @@ class TestCluster {
   absl::StatusOr<int64_t> CompactEtcd();
 
  private:
-  TestCluster(std::string dir, std::string args) : dir_(std::move(dir)), args_(std::move(args)) {}
+  TestCluster(std::string dir, std::string args, bool owned = true)
+      : dir_(std::move(dir)), args_(std::move(args)), owned_(owned) {}
   std::string Env() const;
   std::string dir_;
   std::string args_;
+  bool owned_;
 };
 
 // Waits for `cond` to hold, checking every 20 ms; false after `timeout` (a failure deadline,

@@ -1,6 +1,10 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <map>
 
 #include "cluster.h"
 #include "miglet/operator/kube/errors.h"
@@ -8,13 +12,18 @@
 
 namespace miglet::kube::testing {
 
-// One control plane per test process: ctest runs each test case in a process of its own, so
-// every case gets a fresh cluster; running the binary by hand shares one across cases.
+// The control plane of a test binary. Under ctest, the cases (each a process of its own) share
+// the one control plane the kube_shared_cluster_up fixture started (MIGLET_TEST_CLUSTER_DIR),
+// as envtest's suites do, and each keeps to a namespace of its own (TestNamespace). Run by
+// hand, the binary starts one for itself. A binary that needs apiserver flags of its own
+// (`apiserver_args`) always starts its own.
 class ClusterEnvironment : public ::testing::Environment {
  public:
   explicit ClusterEnvironment(std::string apiserver_args) : args_(std::move(apiserver_args)) {}
   void SetUp() override {
-    auto c = TestCluster::Start(args_);
+    const char* shared = std::getenv("MIGLET_TEST_CLUSTER_DIR");
+    auto c = shared && *shared && args_.empty() ? TestCluster::Attach(shared)
+                                                : TestCluster::Start(args_);
     ASSERT_TRUE(c.ok()) << c.status();
     cluster_ = std::move(*c);
     instance_ = this;
@@ -39,6 +48,25 @@ inline void CreateNamespace(KubeClient& c, const std::string& ns) {
   auto r = c.Create(Namespaces(), "",
                     {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
   ASSERT_TRUE(r.ok() || kube::IsAlreadyExists(r.status())) << r.status();
+}
+
+// The running test case's own namespace, made on first use: "<test-name>-<pid>", lowercased
+// and cut to fit a DNS label.
+inline std::string TestNamespace() {
+  static std::map<std::string, std::string> made;
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::string key = std::string(info->test_suite_name()) + "." + info->name();
+  if (auto it = made.find(key); it != made.end()) return it->second;
+  std::string ns;
+  for (char ch : std::string(info->name())) {
+    if (std::isalnum(static_cast<unsigned char>(ch))) {
+      ns += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    }
+  }
+  ns = ns.substr(0, 48) + "-" + std::to_string(getpid());
+  CreateNamespace(*ClusterEnvironment::Cluster().Client(), ns);
+  made[key] = ns;
+  return ns;
 }
 
 }  // namespace miglet::kube::testing

@@ -1,6 +1,6 @@
 // Informers against a real kube-apiserver: sync and handlers, the apiserver killed and restarted
-// mid-watch, and (with --watch-cache=false, in kube_watch_expiry_test) 410 Gone after an etcd
-// compaction.
+// mid-watch (on a control plane of its own), and (with --watch-cache=false, in
+// kube_watch_expiry_test) 410 Gone after an etcd compaction.
 #include <iostream>
 #include <mutex>
 #include <set>
@@ -85,48 +85,48 @@ bool CacheEqualsFreshList(KubeClient& c, Informer& inf, const std::string& ns) {
 
 TEST(InformerTest, SyncsThenFollowsChanges) {
   auto c = C().Client();
-  CreateNamespace(*c, "inf");
-  auto cms = ResourceClient(*c, ConfigMaps(), "inf");
+  const std::string ns = TestNamespace();
+  auto cms = ResourceClient(*c, ConfigMaps(), ns);
   for (int i = 0; i < 30; ++i) {
-    ASSERT_TRUE(cms.Create(ConfigMap("inf", "pre" + std::to_string(i), {{"v", "0"}})).ok());
+    ASSERT_TRUE(cms.Create(ConfigMap(ns, "pre" + std::to_string(i), {{"v", "0"}})).ok());
   }
   Recorder rec;
-  rec.ns = "inf";
-  auto inf = MakeInformer(c, {.resource = ConfigMaps(), .ns = "inf", .page_size = 7});
+  rec.ns = ns;
+  auto inf = MakeInformer(c, {.resource = ConfigMaps(), .ns = ns, .page_size = 7});
   inf->AddEventHandler(rec.Handler());
   EXPECT_FALSE(inf->HasSynced());
   inf->Start();
   ASSERT_TRUE(inf->WaitForSync(std::chrono::seconds(60)));
   EXPECT_EQ(rec.State().size(), 30u);  // kube-root-ca.crt excluded
-  EXPECT_EQ(rec.State(), ServerState(*c, "inf"));
+  EXPECT_EQ(rec.State(), ServerState(*c, ns));
   EXPECT_EQ(inf->Stats().lists, 1);
 
   ASSERT_TRUE(cms.MergePatch("pre3", {{"data", {{"v", "1"}}}}).ok());
   ASSERT_TRUE(cms.Delete("pre4").ok());
-  ASSERT_TRUE(cms.Create(ConfigMap("inf", "new", {{"v", "9"}})).ok());
-  auto want = ServerState(*c, "inf");
+  ASSERT_TRUE(cms.Create(ConfigMap(ns, "new", {{"v", "9"}})).ok());
+  auto want = ServerState(*c, ns);
   ASSERT_TRUE(Eventually([&] { return rec.State() == want; }));
   EXPECT_EQ(CacheState(*inf), want);
-  auto got = inf->Get("inf/pre3");
+  auto got = inf->Get(ns + "/pre3");
   ASSERT_TRUE(got);
   EXPECT_EQ((*got)["data"]["v"], "1");
-  EXPECT_FALSE(inf->Get("inf/pre4"));
+  EXPECT_FALSE(inf->Get(ns + "/pre4"));
   inf->Stop();  // returns: the open watch is cancelled
   EXPECT_EQ(inf->Stats().expired, 0);
 }
 
 TEST(InformerTest, ServerSideWatchTimeoutsRewatchWithoutRelisting) {
   auto c = C().Client();
-  CreateNamespace(*c, "quiet");
+  const std::string ns = TestNamespace();
   // A short timeoutSeconds: the apiserver ends the watch cleanly after 5-6 s, and the informer
   // must watch again from where it was, without a re-list. (The apiserver may send a bookmark
   // before the end; it does not always, so bookmarks are counted but not required here.)
   auto inf = MakeInformer(c, {.resource = ConfigMaps(),
-                              .ns = "quiet",
+                              .ns = ns,
                               .min_watch_timeout_seconds = 5,
                               .max_watch_timeout_seconds = 6});
   Recorder rec;
-  rec.ns = "quiet";
+  rec.ns = ns;
   inf->AddEventHandler(rec.Handler());
   inf->Start();
   ASSERT_TRUE(inf->WaitForSync(std::chrono::seconds(60)));
@@ -137,17 +137,20 @@ TEST(InformerTest, ServerSideWatchTimeoutsRewatchWithoutRelisting) {
   EXPECT_EQ(inf->Stats().lists, 1);
   EXPECT_EQ(inf->Stats().watch_failures, 0);
   // Still following.
-  ASSERT_TRUE(ResourceClient(*c, ConfigMaps(), "quiet")
-                  .Create(ConfigMap("quiet", "later", {{"v", "2"}}))
-                  .ok());
-  ASSERT_TRUE(Eventually([&] { return rec.State().count("quiet/later") == 1; }));
+  ASSERT_TRUE(
+      ResourceClient(*c, ConfigMaps(), ns).Create(ConfigMap(ns, "later", {{"v", "2"}})).ok());
+  ASSERT_TRUE(Eventually([&] { return rec.State().count(ns + "/later") == 1; }));
   std::cout << "watches=" << inf->Stats().watches << " bookmarks=" << inf->Stats().bookmarks
             << "\n";
   inf->Stop();
 }
 
 TEST(InformerTest, ApiserverKilledMidWatchRecoversWithoutMissingUpdates) {
-  auto c = C().Client();
+  // It kills the apiserver: a control plane of its own, not the shared one.
+  auto own = TestCluster::Start();
+  ASSERT_TRUE(own.ok()) << own.status();
+  TestCluster& k = **own;
+  auto c = k.Client();
   CreateNamespace(*c, "restart");
   auto cms = ResourceClient(*c, ConfigMaps(), "restart");
   for (int i = 0; i < 10; ++i) {
@@ -161,10 +164,10 @@ TEST(InformerTest, ApiserverKilledMidWatchRecoversWithoutMissingUpdates) {
   ASSERT_TRUE(inf->WaitForSync(std::chrono::seconds(60)));
   ASSERT_TRUE(Eventually([&] { return inf->Stats().watches >= 1; }));
 
-  ASSERT_TRUE(C().KillApiserver().ok());
+  ASSERT_TRUE(k.KillApiserver().ok());
   // The informer notices: its watch breaks and reconnecting fails while the apiserver is down.
   ASSERT_TRUE(Eventually([&] { return inf->Stats().watch_failures >= 1; }));
-  ASSERT_TRUE(C().StartAgain().ok());
+  ASSERT_TRUE(k.StartAgain().ok());
   // Changes made right after the restart, while the informer is still backing off or
   // reconnecting: updates, a delete and a create.
   for (int i = 0; i < 10; i += 2) {

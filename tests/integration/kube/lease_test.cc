@@ -13,11 +13,13 @@ namespace miglet::kube::testing {
 namespace {
 
 TestCluster& C() { return ClusterEnvironment::Cluster(); }
+std::string NS() { return TestNamespace(); }
 
 // A kube_lease_holder child and what it has printed so far.
 class Contender {
  public:
   explicit Contender(const std::string& id) : id_(id) {
+    const std::string ns = NS();  // made here, not in the child
     int fds[2];
     if (pipe(fds) != 0) abort();
     pid_ = fork();
@@ -25,7 +27,7 @@ class Contender {
       dup2(fds[1], 1);
       close(fds[0]);
       close(fds[1]);
-      execl(KUBE_LEASE_HOLDER, KUBE_LEASE_HOLDER, C().kubeconfig().c_str(), "default",
+      execl(KUBE_LEASE_HOLDER, KUBE_LEASE_HOLDER, C().kubeconfig().c_str(), ns.c_str(),
             "mig-controller", id.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
@@ -68,7 +70,7 @@ class Contender {
 };
 
 std::string Holder(KubeClient& c, const std::string& lease = "mig-controller") {
-  auto l = c.Get(Leases(), "default", lease);
+  auto l = c.Get(Leases(), NS(), lease);
   if (!l.ok()) return "";
   return l->value("spec", Json::object()).value("holderIdentity", "");
 }
@@ -82,16 +84,16 @@ TEST(LeaseTest, ExactlyOneLeadsAndTheOtherTakesOverWhenItDies) {
   Contender& follower = &leader == &a ? b : a;
   EXPECT_EQ(Holder(*c), leader.id());
   // The other keeps trying every 2 s and keeps failing: watch a few rounds of it.
-  auto l0 = c->Get(Leases(), "default", "mig-controller");
+  auto l0 = c->Get(Leases(), NS(), "mig-controller");
   ASSERT_TRUE(l0.ok());
   const std::string rv0 = ResourceVersionOf(*l0);
   ASSERT_TRUE(Eventually([&] {  // the leader has renewed at least twice since
-    auto l = c->Get(Leases(), "default", "mig-controller");
+    auto l = c->Get(Leases(), NS(), "mig-controller");
     return l.ok() && std::stoll(ResourceVersionOf(*l)) > std::stoll(rv0) + 1;
   }));
   EXPECT_FALSE(follower.Said("LEADING")) << follower.Output();
   EXPECT_EQ(Holder(*c), leader.id());
-  auto lease = c->Get(Leases(), "default", "mig-controller");
+  auto lease = c->Get(Leases(), NS(), "mig-controller");
   EXPECT_EQ((*lease)["spec"]["leaseDurationSeconds"], 15);
 
   // A crash: no release, so the follower waits out the 15 s lease, then takes it.
@@ -102,7 +104,7 @@ TEST(LeaseTest, ExactlyOneLeadsAndTheOtherTakesOverWhenItDies) {
   const double takeover =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
   EXPECT_EQ(Holder(*c), follower.id());
-  lease = c->Get(Leases(), "default", "mig-controller");
+  lease = c->Get(Leases(), NS(), "mig-controller");
   EXPECT_EQ((*lease)["spec"]["leaseTransitions"], 1);
   std::cout << "takeover after SIGKILL of the leader: " << takeover
             << " s (lease 15 s, retry 2 s)\n";
@@ -127,7 +129,7 @@ TEST(LeaseTest, LosingTheLeaseIsSignalledAtOnce) {
   auto c = C().Client();
   std::atomic<int> started{0}, stopped{0};
   LeaderElectionConfig cfg;
-  cfg.lease_namespace = "default";
+  cfg.lease_namespace = NS();
   cfg.lease_name = "stolen";
   cfg.identity = "in-process";
   cfg.retry_period = std::chrono::milliseconds(200);
@@ -138,11 +140,11 @@ TEST(LeaseTest, LosingTheLeaseIsSignalledAtOnce) {
   ASSERT_TRUE(Eventually([&] { return e->IsLeader(); }));
   EXPECT_EQ(started, 1);
   // Someone overwrites the holder (an operator with kubectl, a replica with a bad clock).
-  auto l = c->Get(Leases(), "default", "stolen");
+  auto l = c->Get(Leases(), NS(), "stolen");
   ASSERT_TRUE(l.ok());
   (*l)["spec"]["holderIdentity"] = "intruder";
   (*l)["spec"]["renewTime"] = "2030-01-01T00:00:00.000000Z";
-  ASSERT_TRUE(c->Update(Leases(), "default", *l).ok());
+  ASSERT_TRUE(c->Update(Leases(), NS(), *l).ok());
   ASSERT_TRUE(Eventually([&] { return stopped == 1; }));
   EXPECT_FALSE(e->IsLeader());
   EXPECT_EQ(e->Leader(), "intruder");
