@@ -18,71 +18,21 @@ namespace {
 TestCluster& C() { return ClusterEnvironment::Cluster(); }
 std::string NS() { return TestNamespace(); }
 
-// RunnerPool as the controller will serve it (trimmed): spec.replicas >= 0, status and scale
-// subresources.
-Json RunnerPoolCrd() {
-  const Json int_min0 = {{"type", "integer"}, {"minimum", 0}};
-  return {{"apiVersion", "apiextensions.k8s.io/v1"},
-          {"kind", "CustomResourceDefinition"},
-          {"metadata", {{"name", "runnerpools.miglet.dev"}}},
-          {"spec",
-           {{"group", "miglet.dev"},
-            {"scope", "Namespaced"},
-            {"names",
-             {{"plural", "runnerpools"},
-              {"singular", "runnerpool"},
-              {"kind", "RunnerPool"},
-              {"listKind", "RunnerPoolList"}}},
-            {"versions",
-             {{{"name", "v1alpha1"},
-               {"served", true},
-               {"storage", true},
-               {"subresources",
-                {{"status", Json::object()},
-                 {"scale",
-                  {{"specReplicasPath", ".spec.replicas"},
-                   {"statusReplicasPath", ".status.replicas"},
-                   {"labelSelectorPath", ".status.selector"}}}}},
-               {"schema",
-                {{"openAPIV3Schema",
-                  {{"type", "object"},
-                   {"properties",
-                    {{"spec",
-                      {{"type", "object"},
-                       {"required", {"replicas"}},
-                       {"properties",
-                        {{"replicas", int_min0},
-                         {"labels", {{"type", "array"}, {"items", {{"type", "string"}}}}}}}}},
-                     {"status",
-                      {{"type", "object"},
-                       {"properties",
-                        {{"replicas", int_min0},
-                         {"readyReplicas", int_min0},
-                         {"selector", {{"type", "string"}}}}}}}}}}}}}}}}}}};
-}
-
+// The real CRDs (deploy/crds), as the controller serves them.
 void InstallCrd(KubeClient& c) {
-  auto r = c.Create(CustomResourceDefinitions(), "", RunnerPoolCrd());
-  ASSERT_TRUE(r.ok() || kube::IsAlreadyExists(r.status())) << r.status();
-  // Established: the API serves the new resource.
-  ASSERT_TRUE(Eventually([&] {
-    auto crd = c.Get(CustomResourceDefinitions(), "", "runnerpools.miglet.dev");
-    if (!crd.ok()) return false;
-    for (const auto& cond :
-         crd->value("status", Json::object()).value("conditions", Json::array())) {
-      if (cond.value("type", "") == "Established" && cond.value("status", "") == "True") {
-        return c.List(RunnerPools(), "default").ok();
-      }
-    }
-    return false;
-  }));
+  auto s = C().InstallCrds();
+  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_TRUE(Eventually([&] { return c.List(RunnerPools(), NS()).ok(); }));
 }
 
 Json Pool(const std::string& name, int replicas) {
   return {{"apiVersion", "miglet.dev/v1alpha1"},
           {"kind", "RunnerPool"},
           {"metadata", {{"name", name}, {"namespace", NS()}}},
-          {"spec", {{"replicas", replicas}, {"labels", {"linux"}}}}};
+          {"spec",
+           {{"replicas", replicas},
+            {"github", {{"url", "https://github.com/acme"}, {"tokenSecretRef", {{"name", "pat"}}}}},
+            {"runner", {{"labels", {"linux"}}}}}}};
 }
 
 TEST(KubeClientTest, CustomResourceCrud) {
@@ -108,9 +58,9 @@ TEST(KubeClientTest, CustomResourceCrud) {
   EXPECT_EQ((*updated)["spec"]["replicas"], 3);
   EXPECT_EQ((*updated)["metadata"].value("generation", 0), 2);
 
-  auto patched = pools.MergePatch("p1", {{"spec", {{"labels", {"linux", "x64"}}}}});
+  auto patched = pools.MergePatch("p1", {{"spec", {{"runner", {{"labels", {"linux", "x64"}}}}}}});
   ASSERT_TRUE(patched.ok()) << patched.status();
-  EXPECT_EQ((*patched)["spec"]["labels"], Json({"linux", "x64"}));
+  EXPECT_EQ((*patched)["spec"]["runner"]["labels"], Json({"linux", "x64"}));
   EXPECT_EQ((*patched)["spec"]["replicas"], 3);  // a merge patch leaves the rest alone
 
   ASSERT_TRUE(pools.Create(Pool("p2", 0)).ok());

@@ -121,6 +121,14 @@ absl::StatusOr<std::string> TestCluster::Sh(const std::string& cmd) const {
                                 "/hack/cluster/env.sh >/dev/null; " + cmd));
 }
 
+absl::Status TestCluster::InstallCrds() const {
+  auto r =
+      Sh("kubectl apply --server-side --force-conflicts -f " + Quote(kSource + "/deploy/crds") +
+         " && kubectl wait --for=condition=Established --timeout=60s "
+         "crd/runnerpools.miglet.dev crd/runnervms.miglet.dev");
+  return r.status();
+}
+
 absl::Status TestCluster::KillApiserver() {
   std::ifstream in(dir_ + "/run/kube-apiserver.pid");
   pid_t pid = 0;

@@ -35,6 +35,8 @@ class TestCluster {
   // which restarts whatever is down, with the same ports and state.
   absl::Status KillApiserver();
   absl::Status StartAgain();
+  // Applies deploy/crds (RunnerPool, RunnerVM) with kubectl and waits until they are served.
+  absl::Status InstallCrds() const;
   // Compacts etcd at its current revision: every older resourceVersion is gone.
   absl::StatusOr<int64_t> CompactEtcd();
 
