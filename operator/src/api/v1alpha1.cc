@@ -318,6 +318,9 @@ absl::StatusOr<RunnerVM> DecodeRunnerVM(const Json& obj) {
   r.Str(agent, "status.agent.", "state", &s.agent.state);
   r.Str(agent, "status.agent.", "transport", &s.agent.transport);
   r.Str(agent, "status.agent.", "lastSeen", &s.agent.last_seen);
+  r.Str(agent, "status.agent.", "logLevel", &s.agent.log_level);
+  r.Str(agent, "status.agent.", "heartbeatInterval", &s.agent.heartbeat_interval);
+  r.StringMap(agent, "status.agent.", "config", &s.agent.config);
   const Json& runner = r.Obj(st, "status.", "runner");
   r.Str(runner, "status.runner.", "name", &s.runner.name);
   r.Int(runner, "status.runner.", "id", &s.runner.id);
@@ -363,6 +366,11 @@ Json EncodeStatus(const RunnerVMStatus& s) {
                  {"state", s.agent.state},
                  {"transport", s.agent.transport}};
   if (!s.agent.last_seen.empty()) st["agent"]["lastSeen"] = s.agent.last_seen;
+  if (!s.agent.log_level.empty()) st["agent"]["logLevel"] = s.agent.log_level;
+  if (!s.agent.heartbeat_interval.empty()) {
+    st["agent"]["heartbeatInterval"] = s.agent.heartbeat_interval;
+  }
+  if (!s.agent.config.empty()) st["agent"]["config"] = s.agent.config;
   st["runner"] = {{"name", s.runner.name},
                   {"id", s.runner.id},
                   {"labels", s.runner.labels},

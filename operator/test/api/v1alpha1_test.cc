@@ -129,7 +129,14 @@ TEST(RunnerVMTest, EncodeThenDecodeKeepsEverything) {
 
   RunnerVMStatus st;
   st.phase = "JobRunning";
-  st.agent = {true, "0.1.0", "job_running", "grpc", "2026-11-27T13:00:00Z"};
+  st.agent = {true,
+              "0.1.0",
+              "job_running",
+              "grpc",
+              "2026-11-27T13:00:00Z",
+              "debug",
+              "5s",
+              {{"heartbeat.timeout", "20s"}}};
   st.runner = {"ci-x1y2z", 77, {"linux"}, true, "2026-11-27T12:59:00Z"};
   st.job = {"build", "9", "acme/app", "2026-11-27T12:59:30Z"};
   st.last_command = {"u-1.3.register", "register_runner", true, "registered",
@@ -146,6 +153,8 @@ TEST(RunnerVMTest, EncodeThenDecodeKeepsEverything) {
   EXPECT_EQ(decoded->status.job.repository, "acme/app");
   EXPECT_EQ(decoded->status.last_command.type, "register_runner");
   EXPECT_TRUE(decoded->status.agent.connected);
+  EXPECT_EQ(decoded->status.agent.log_level, "debug");
+  EXPECT_EQ(decoded->status.agent.config.at("heartbeat.timeout"), "20s");
   EXPECT_EQ(decoded->status.conditions.size(), 1u);
   EXPECT_EQ(EncodeStatus(decoded->status), EncodeStatus(st));
 }

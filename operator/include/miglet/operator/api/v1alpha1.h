@@ -132,6 +132,10 @@ struct RunnerVMStatus {
     std::string state;
     std::string transport;
     std::string last_seen;  // RFC 3339
+    // Settings the agent has confirmed (by acking set_log_level / update_config).
+    std::string log_level;
+    std::string heartbeat_interval;
+    std::map<std::string, std::string> config;
   } agent;
   struct Runner {
     std::string name;
