@@ -1,0 +1,90 @@
+#include "pod_builder.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace miglet::controllers {
+namespace {
+
+using api::Json;
+
+api::RunnerPool Pool() {
+  api::RunnerPool p;
+  p.meta = {.name = "ci", .ns = "team", .uid = "pool-uid"};
+  p.spec.github.url = "https://github.com/acme";
+  p.spec.runner.image = "ghcr.io/actions/actions-runner:2.321.0";
+  p.spec.runner.resources = {{"limits", {{"cpu", "2"}}}};
+  p.spec.agent.image = "registry.local/miglet-agent:0.1.0";
+  p.spec.agent.heartbeat_interval = "10s";
+  p.spec.drain_timeout_seconds = 1800;
+  return p;
+}
+
+api::RunnerVM Vm() {
+  api::RunnerVM vm;
+  vm.meta = {.name = "ci-x7k2p", .ns = "team", .uid = "vm-uid"};
+  vm.spec.pool_name = "ci";
+  return vm;
+}
+
+std::string Env(const Json& c, const std::string& name) {
+  for (const auto& e : c["env"]) {
+    if (e["name"] == name) return e.contains("value") ? e["value"].get<std::string>() : e.dump();
+  }
+  return "<none>";
+}
+
+TEST(PodBuilderTest, TheRunnerPodAsThePodProviderMakesIt) {
+  const Json pod =
+      BuildRunnerPod(Pool(), Vm(), {.controller_grpc_endpoint = "mig-controller.miglet:50051"});
+  const Json& md = pod["metadata"];
+  EXPECT_EQ(md["name"], "ci-x7k2p");
+  EXPECT_EQ(md["namespace"], "team");
+  EXPECT_EQ(md["labels"]["miglet.dev/pool"], "ci");
+  EXPECT_EQ(md["labels"]["miglet.dev/runnervm"], "ci-x7k2p");
+  EXPECT_EQ(md["annotations"]["prometheus.io/port"], "9102");
+  ASSERT_EQ(md["ownerReferences"].size(), 1u);
+  EXPECT_EQ(md["ownerReferences"][0]["kind"], "RunnerVM");
+  EXPECT_EQ(md["ownerReferences"][0]["uid"], "vm-uid");
+  EXPECT_EQ(md["ownerReferences"][0]["controller"], true);
+
+  const Json& spec = pod["spec"];
+  EXPECT_EQ(spec["restartPolicy"], "Never");
+  EXPECT_EQ(spec["terminationGracePeriodSeconds"], 1830);
+  const Json& init = spec["initContainers"][0];
+  EXPECT_EQ(init["image"], "registry.local/miglet-agent:0.1.0");
+  EXPECT_EQ(init["command"], Json({"/opt/miglet/bin/miglet", "--install", "/miglet"}));
+  const Json& runner = spec["containers"][0];
+  EXPECT_EQ(runner["image"], "ghcr.io/actions/actions-runner:2.321.0");
+  EXPECT_EQ(runner["command"], Json({"/miglet/bin/miglet"}));
+  EXPECT_EQ(runner["resources"]["limits"]["cpu"], "2");
+  EXPECT_EQ(runner["livenessProbe"]["httpGet"]["path"], "/healthz");
+  EXPECT_EQ(runner["readinessProbe"]["httpGet"]["path"], "/readyz");
+  EXPECT_THAT(Env(runner, "MIGLET_VM_ID"), ::testing::HasSubstr("metadata.name"));
+  EXPECT_THAT(Env(runner, "MIGLET_POOL_ID"),
+              ::testing::HasSubstr("metadata.labels['miglet.dev/pool']"));
+  EXPECT_EQ(Env(runner, "MIGLET_CONTROLLER_GRPC_ENDPOINT"), "mig-controller.miglet:50051");
+  EXPECT_EQ(Env(runner, "MIGLET_HEARTBEAT_INTERVAL"), "10s");
+  EXPECT_EQ(Env(runner, "MIGLET_SHUTDOWN_GRACE_PERIOD"), "1800s");
+  EXPECT_EQ(Env(runner, "MIGLET_RUNNER_DIR"), "/home/runner");
+  EXPECT_EQ(Env(runner, "MIGLET_CONTROLLER_TLS_CA_FILE"), "<none>");
+  EXPECT_EQ(runner["volumeMounts"][0]["mountPath"], "/miglet");
+  EXPECT_EQ(runner["volumeMounts"][0]["readOnly"], true);
+}
+
+TEST(PodBuilderTest, ThePoolsEndpointAndCaWinOverTheDefaults) {
+  auto pool = Pool();
+  pool.spec.controller.grpc_endpoint = "10.0.0.5:443";
+  pool.spec.controller.ca_secret = api::SecretRef{"controller-ca"};
+  auto vm = Vm();
+  vm.spec.log_level = "debug";
+  const Json pod = BuildRunnerPod(pool, vm, {.controller_grpc_endpoint = "default:50051"});
+  const Json& runner = pod["spec"]["containers"][0];
+  EXPECT_EQ(Env(runner, "MIGLET_CONTROLLER_GRPC_ENDPOINT"), "10.0.0.5:443");
+  EXPECT_EQ(Env(runner, "MIGLET_CONTROLLER_TLS_CA_FILE"), "/etc/miglet/controller-ca/ca.crt");
+  EXPECT_EQ(Env(runner, "MIGLET_LOGGING_LEVEL"), "debug");
+  EXPECT_EQ(pod["spec"]["volumes"][1]["secret"]["secretName"], "controller-ca");
+}
+
+}  // namespace
+}  // namespace miglet::controllers
