@@ -131,10 +131,24 @@ commands::Heartbeat Agent::BuildHeartbeat() {
 }
 
 commands::CommandAck Agent::Register(const commands::Command& cmd) {
-  const AgentState s = sm_.state();
+  AgentState s = sm_.state();
+  if ((s == AgentState::kDraining || s == AgentState::kError) && !runner_->running()) {
+    // The last runner is over (drained, finished its one job, or crashed) and the machine
+    // stays: it may carry a new one.
+    {
+      std::lock_guard l(mu_);
+      registered_ = false;
+      drain_reported_ = false;
+      job_running_ = false;
+      job_ = {};
+    }
+    SetState(AgentState::kReady, "register_runner " + cmd.id() + ": a new runner");
+    s = sm_.state();
+  }
   if (s != AgentState::kReady) {
     return MakeAck(false, "register_runner: the agent is " + std::string(AgentStateName(s)) +
-                              "; a runner can only be registered from ready");
+                              "; a runner can only be registered from ready, or after the last "
+                              "runner has stopped");
   }
   RunnerRegistration reg;
   reg.url = StrParam(cmd, "runner_url");

@@ -45,11 +45,13 @@ bool IsLegalTransition(AgentState from, AgentState to) {
     case S::kJobRunning:
       return to == S::kIdle;
     case S::kDraining:
-      return to == S::kShuttingDown;
+      // ready: the drained runner has stopped and the controller registers a new one on the
+      // same machine (an external machine after an ephemeral job, a warm spare activated).
+      return to == S::kShuttingDown || to == S::kReady;
     case S::kShuttingDown:
       return false;
     case S::kError:
-      return false;
+      return to == S::kReady;  // the crashed runner is gone; a new one may be registered
   }
   return false;
 }

@@ -43,6 +43,7 @@ TEST(StateMachineTest, TransitionTableMatchesTheContract) {
       {S::kReady, S::kRegisteringRunner}, {S::kRegisteringRunner, S::kIdle},
       {S::kRegisteringRunner, S::kReady}, {S::kIdle, S::kJobRunning},
       {S::kJobRunning, S::kIdle},         {S::kDraining, S::kShuttingDown},
+      {S::kDraining, S::kReady},          {S::kError, S::kReady},
   };
   for (S from : kAllAgentStates) {
     if (from != S::kError) legal.insert({from, S::kError});

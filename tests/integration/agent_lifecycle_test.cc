@@ -201,6 +201,42 @@ TEST_F(AgentLifecycleTest, EphemeralRunnerIsDrainedAfterItsJob) {
   EXPECT_FALSE(HasEvent("runner_crashed"));
 }
 
+// An external machine stays when its runner is done: after an ephemeral runner's job, or a
+// drain, the controller registers a new runner on it (a warm spare activated, the next job).
+TEST_F(AgentLifecycleTest, TheSameMachineTakesANewRunnerAfterTheLastOneIsDone) {
+  StartAgent();
+  RegisterAndListen(/*ephemeral=*/true);
+  agent_->Runner("job once");
+  ASSERT_TRUE(signal_.Await([&] { return State() == "job_running"; }));
+  agent_->Runner("finish Succeeded");
+  ASSERT_TRUE(signal_.Await([&] { return HasEvent("drained"); })) << agent_->Log();
+  ASSERT_TRUE(signal_.Await([&] { return State() == "draining" && !agent_->RunnerAlive(); }));
+  // A new runner on the same machine.
+  RegisterAndListen(/*ephemeral=*/true);
+  EXPECT_EQ(Events("runner_registered").size(), 2u);
+  EXPECT_TRUE(hub_->hub().GetAgent("vm-1")->runner.configured());
+  agent_->Runner("job twice");
+  ASSERT_TRUE(signal_.Await([&] { return State() == "job_running"; }));
+  agent_->Runner("finish Succeeded");
+  ASSERT_TRUE(signal_.Await([&] { return Events("drained").size() == 2; })) << agent_->Log();
+
+  // A drained idle runner: the machine waits as a spare, then takes a new runner.
+  ASSERT_TRUE(signal_.Await([&] { return !agent_->RunnerAlive(); }));
+  RegisterAndListen(/*ephemeral=*/false);
+  commands::Command drain;
+  drain.set_type("drain");
+  ASSERT_TRUE(Send(drain).success);
+  ASSERT_TRUE(signal_.Await([&] { return Events("drained").size() == 3; })) << agent_->Log();
+  ASSERT_TRUE(signal_.Await([&] { return !agent_->RunnerAlive(); }));
+  RegisterAndListen(/*ephemeral=*/false);
+  EXPECT_EQ(Events("runner_registered").size(), 4u);
+  EXPECT_FALSE(HasEvent("runner_crashed"));
+  // While a runner runs, a second registration is still refused.
+  auto again = Send(Register(false));
+  EXPECT_FALSE(again.success);
+  EXPECT_THAT(again.message, HasSubstr("only be registered from ready"));
+}
+
 TEST_F(AgentLifecycleTest, SigtermDuringAJobLetsItFinishThenShutsDown) {
   StartAgent("shutdown:\n  grace_period: 60s\n  force_after: 90s\n");
   RegisterAndListen(/*ephemeral=*/false);

@@ -111,6 +111,63 @@ PoolPlan PlanPodPool(const api::RunnerPoolSpec& spec, const std::vector<VmView>&
   return plan;
 }
 
+PoolPlan PlanExternalPool(const api::RunnerPoolSpec& spec, const std::vector<VmView>& vms,
+                          WallTime now) {
+  PoolPlan plan;
+  std::vector<const VmView*> serving;
+  std::vector<const VmView*> spares;
+  for (const VmView& v : vms) {
+    if (v.deleting) continue;
+    if (v.life == VmLife::kLost) {
+      plan.remove.push_back(v.name);
+      plan.reasons.push_back("remove " + v.name + ": its agent is lost (adopted again if it returns)");
+      continue;
+    }
+    if (v.life == VmLife::kGone) continue;  // shut down on purpose; it may be restarted
+    switch (v.desired) {
+      case api::DesiredState::kRunning:
+        // A finished runner is replaced on the same machine: it still serves.
+        serving.push_back(&v);
+        break;
+      case api::DesiredState::kDrained:
+        if (v.life != VmLife::kBusy) {
+          spares.push_back(&v);  // no job: a warm spare
+        } else if (v.drain_started &&
+                   now - *v.drain_started >= std::chrono::seconds(spec.drain_timeout_seconds)) {
+          plan.shutdown.push_back(v.name);
+          plan.reasons.push_back("shut down " + v.name + ": its job outlasted the drain timeout");
+        }
+        break;
+      case api::DesiredState::kShutdown:
+        break;
+    }
+  }
+  const int want = spec.replicas;
+  const int have = static_cast<int>(serving.size());
+  if (have < want) {
+    std::stable_sort(spares.begin(), spares.end(), [](const VmView* a, const VmView* b) {
+      if (a->created != b->created) return a->created < b->created;  // oldest first
+      return a->name < b->name;
+    });
+    for (int i = 0; i < want - have && i < static_cast<int>(spares.size()); ++i) {
+      plan.activate.push_back(spares[i]->name);
+      plan.reasons.push_back("scale up: activate spare " + spares[i]->name);
+    }
+  } else if (have > want) {
+    std::stable_sort(serving.begin(), serving.end(), [](const VmView* a, const VmView* b) {
+      if (Cost(a->life) != Cost(b->life)) return Cost(a->life) < Cost(b->life);
+      if (a->created != b->created) return a->created > b->created;
+      return a->name > b->name;
+    });
+    for (int i = 0; i < have - want; ++i) {
+      plan.drain.push_back(serving[i]->name);
+      plan.reasons.push_back("scale down: drain " + serving[i]->name + " (" +
+                             LifeName(serving[i]->life) + "); the machine stays as a spare");
+    }
+  }
+  return plan;
+}
+
 PoolCounts CountPool(const std::vector<VmView>& vms) {
   PoolCounts c;
   for (const VmView& v : vms) {

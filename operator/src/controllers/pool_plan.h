@@ -39,6 +39,7 @@ struct PoolPlan {
   std::vector<std::string> drain;     // spec.desiredState -> Drained
   std::vector<std::string> shutdown;  // spec.desiredState -> Shutdown
   std::vector<std::string> remove;    // delete the RunnerVM object
+  std::vector<std::string> activate;  // external: spec.desiredState -> Running (a spare)
   // Why, for the reconciler's log and the pool's Events ("scale down: drain ci-x (idle)").
   std::vector<std::string> reasons;
 
@@ -64,6 +65,18 @@ struct PoolCounts {
 //   created; a surplus is drained, starting ones first, then idle ones, then busy ones, the
 //   newest first within each.
 PoolPlan PlanPodPool(const api::RunnerPoolSpec& spec, const std::vector<VmView>& vms, WallTime now);
+
+// The external provider's plan. Its machines are made elsewhere and adopted when their agents
+// connect, so nothing is created; `replicas` of them carry a registered runner and the rest
+// wait as warm spares (desired Drained, no runner):
+// - serving below `replicas`: spares are activated (desired -> Running), the oldest first;
+// - serving above: the surplus is drained as for pods (starting, idle, busy; newest first); a
+//   drained machine keeps running as a spare once its job is over, only its runner goes;
+// - a lost machine's RunnerVM is removed (its runner deregistered); it is adopted again if its
+//   agent comes back. A finished runner on a serving machine is replaced on the same machine
+//   (the RunnerVM reconciler registers a new one), so it is neither shut down nor removed.
+PoolPlan PlanExternalPool(const api::RunnerPoolSpec& spec, const std::vector<VmView>& vms,
+                          WallTime now);
 
 PoolCounts CountPool(const std::vector<VmView>& vms);
 

@@ -170,3 +170,46 @@ TEST(PoolPlanTest, InvariantsOverRandomWorlds) {
 
 }  // namespace
 }  // namespace miglet::controllers
+
+namespace miglet::controllers {
+namespace {
+
+TEST(ExternalPoolPlanTest, SparesAreActivatedOldestFirstAndNothingIsCreated) {
+  const std::vector<VmView> vms = {
+      Vm("serving", VmLife::kIdle, 300), Vm("spare-new", VmLife::kStarting, 10, D::kDrained),
+      Vm("spare-old", VmLife::kStarting, 900, D::kDrained),
+      Vm("spare-mid", VmLife::kFinished, 500, D::kDrained)};
+  auto p = PlanExternalPool(Spec(3), vms, kNow);
+  EXPECT_EQ(p.create, 0);
+  EXPECT_THAT(p.activate, ElementsAre("spare-old", "spare-mid"));
+  // More wanted than machines: every spare, and no more.
+  EXPECT_EQ(PlanExternalPool(Spec(10), vms, kNow).activate.size(), 3u);
+  EXPECT_TRUE(PlanExternalPool(Spec(1), vms, kNow).empty());
+}
+
+TEST(ExternalPoolPlanTest, ScaleDownDrainsAndTheMachineStays) {
+  const std::vector<VmView> vms = {Vm("busy", VmLife::kBusy, 300), Vm("idle", VmLife::kIdle, 200),
+                                   Vm("done", VmLife::kFinished, 100)};
+  auto p = PlanExternalPool(Spec(1), vms, kNow);
+  EXPECT_THAT(p.drain, ElementsAre("idle", "done"));
+  EXPECT_THAT(p.shutdown, IsEmpty());
+  EXPECT_THAT(p.remove, IsEmpty());
+  // A finished runner on a serving machine is replaced in place: nothing to do here.
+  EXPECT_TRUE(PlanExternalPool(Spec(3), vms, kNow).empty());
+  // A drained busy machine waits for its job (or the timeout).
+  VmView b = Vm("b", VmLife::kBusy, 300, D::kDrained);
+  b.drain_started = kNow - seconds(10);
+  EXPECT_TRUE(PlanExternalPool(Spec(0, 600), {b}, kNow).empty());
+  b.drain_started = kNow - seconds(600);
+  EXPECT_THAT(PlanExternalPool(Spec(0, 600), {b}, kNow).shutdown, ElementsAre("b"));
+}
+
+TEST(ExternalPoolPlanTest, LostMachinesAreRemovedGoneOnesWait) {
+  auto p = PlanExternalPool(Spec(2), {Vm("lost", VmLife::kLost), Vm("gone", VmLife::kGone, 1, D::kShutdown)},
+                            kNow);
+  EXPECT_THAT(p.remove, ElementsAre("lost"));
+  EXPECT_EQ(p.create, 0);
+}
+
+}  // namespace
+}  // namespace miglet::controllers

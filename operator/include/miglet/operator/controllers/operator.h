@@ -1,0 +1,56 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "miglet/common/clock.h"
+#include "miglet/common/http_transport.h"
+#include "miglet/operator/agent_hub.h"
+#include "miglet/operator/ctrl/manager.h"
+#include "miglet/operator/github/github_client.h"
+#include "miglet/operator/kube/kube_client.h"
+
+namespace prometheus {
+class Registry;
+}
+
+// mig-controller's operator: the RunnerPool and RunnerVM controllers on a ctrl::Manager, wired
+// to the agent hub (commands out, the change hook in) and to GitHub (a client per pool, from
+// the pool's credentials Secret).
+namespace miglet::controllers {
+
+// Makes the GitHub client of a pool from its URL and credentials (tests point it at the
+// stand-in by adding a CA).
+using GitHubClientFactory = std::function<absl::StatusOr<std::shared_ptr<github::GitHubClient>>(
+    const github::GitHubClientOptions&)>;
+
+struct OperatorOptions {
+  std::shared_ptr<kube::KubeClient> kube;
+  ctrl::Manager* manager = nullptr;  // the operator adds its controllers and informers to it
+  AgentHub* hub = nullptr;
+  std::shared_ptr<Clock> clock;
+  prometheus::Registry* registry = nullptr;  // GitHub and runner metrics
+  // The controller's gRPC endpoint for agents in pods (its Service), when a pool names none.
+  std::string agent_endpoint;
+  // Extra trust for GitHub (a GHES CA, or the tests' stand-in).
+  TlsOptions github_tls;
+  GitHubClientFactory github_factory;  // default: github::MakeGitHubClient
+  // Status refresh of last-seen and health without another change (keeps API writes under
+  // 1/s per 1,000 agents); and how often each pool's runners are swept at GitHub.
+  Duration status_refresh = std::chrono::minutes(20);
+  Duration sweep_interval = std::chrono::minutes(10);
+  int workers = 4;
+};
+
+class Operator {
+ public:
+  virtual ~Operator() = default;
+};
+
+// Registers the controllers, their informers (RunnerPools, RunnerVMs, Pods) and the hub's
+// hooks. Start the manager afterwards.
+absl::StatusOr<std::unique_ptr<Operator>> MakeOperator(OperatorOptions options);
+
+}  // namespace miglet::controllers
