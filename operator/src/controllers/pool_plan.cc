@@ -120,7 +120,8 @@ PoolPlan PlanExternalPool(const api::RunnerPoolSpec& spec, const std::vector<VmV
     if (v.deleting) continue;
     if (v.life == VmLife::kLost) {
       plan.remove.push_back(v.name);
-      plan.reasons.push_back("remove " + v.name + ": its agent is lost (adopted again if it returns)");
+      plan.reasons.push_back("remove " + v.name +
+                             ": its agent is lost (adopted again if it returns)");
       continue;
     }
     if (v.life == VmLife::kGone) continue;  // shut down on purpose; it may be restarted

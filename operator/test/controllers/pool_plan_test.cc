@@ -175,10 +175,10 @@ namespace miglet::controllers {
 namespace {
 
 TEST(ExternalPoolPlanTest, SparesAreActivatedOldestFirstAndNothingIsCreated) {
-  const std::vector<VmView> vms = {
-      Vm("serving", VmLife::kIdle, 300), Vm("spare-new", VmLife::kStarting, 10, D::kDrained),
-      Vm("spare-old", VmLife::kStarting, 900, D::kDrained),
-      Vm("spare-mid", VmLife::kFinished, 500, D::kDrained)};
+  const std::vector<VmView> vms = {Vm("serving", VmLife::kIdle, 300),
+                                   Vm("spare-new", VmLife::kStarting, 10, D::kDrained),
+                                   Vm("spare-old", VmLife::kStarting, 900, D::kDrained),
+                                   Vm("spare-mid", VmLife::kFinished, 500, D::kDrained)};
   auto p = PlanExternalPool(Spec(3), vms, kNow);
   EXPECT_EQ(p.create, 0);
   EXPECT_THAT(p.activate, ElementsAre("spare-old", "spare-mid"));
@@ -205,8 +205,8 @@ TEST(ExternalPoolPlanTest, ScaleDownDrainsAndTheMachineStays) {
 }
 
 TEST(ExternalPoolPlanTest, LostMachinesAreRemovedGoneOnesWait) {
-  auto p = PlanExternalPool(Spec(2), {Vm("lost", VmLife::kLost), Vm("gone", VmLife::kGone, 1, D::kShutdown)},
-                            kNow);
+  auto p = PlanExternalPool(
+      Spec(2), {Vm("lost", VmLife::kLost), Vm("gone", VmLife::kGone, 1, D::kShutdown)}, kNow);
   EXPECT_THAT(p.remove, ElementsAre("lost"));
   EXPECT_EQ(p.create, 0);
 }
