@@ -343,6 +343,7 @@ absl::StatusOr<RunnerVM> DecodeRunnerVM(const Json& obj) {
   r.Str(cmd, "status.lastCommand.", "message", &s.last_command.message);
   r.Str(cmd, "status.lastCommand.", "time", &s.last_command.time);
   r.Str(st, "status.", "podName", &s.pod_name);
+  r.Int(st, "status.", "registrations", &s.registrations);
   r.Conditions(st, "status.", &s.conditions);
   if (!r.error().ok()) return r.error();
   return vm;
@@ -389,6 +390,7 @@ Json EncodeStatus(const RunnerVMStatus& s) {
     if (!s.last_command.time.empty()) st["lastCommand"]["time"] = s.last_command.time;
   }
   if (!s.pod_name.empty()) st["podName"] = s.pod_name;
+  if (s.registrations > 0) st["registrations"] = s.registrations;
   st["conditions"] = EncodeConditions(s.conditions);
   return {{"status", st}};
 }

@@ -1,7 +1,7 @@
 #include "vm_plan.h"
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
+#include <ctime>
+
 #include "miglet/operator/api/v1alpha1.h"
 
 namespace miglet::controllers {
@@ -12,26 +12,18 @@ std::string Id(const api::RunnerVM& vm, const std::string& rest) {
   return vm.meta.uid + ".g" + std::to_string(vm.meta.generation) + "." + rest;
 }
 
-// The attempt number for the next register_runner: one more than the last one's when that
-// failed (so its ack is not replayed by the agent's dedup), the same when none failed.
-int RegisterAttempt(const api::RunnerVM& vm) {
-  const auto& last = vm.status.last_command;
-  if (last.type != "register_runner" || last.success) return 1;
-  std::vector<std::string> parts = absl::StrSplit(last.id, '.');
-  int n = 0;
-  if (!parts.empty() && absl::SimpleAtoi(parts.back(), &n)) return n + 1;
-  return 2;
+constexpr Duration kRegisterRetry = std::chrono::seconds(30);
+
+std::optional<WallTime> ParseTime(const std::string& s) {
+  std::tm tm{};
+  if (s.empty() || strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm) == nullptr) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 
 std::optional<WallTime> DrainStarted(const api::RunnerVM& vm) {
   const api::Condition* c = api::FindCondition(vm.status.conditions, "Draining");
   if (c == nullptr || c->status != "True") return std::nullopt;
-  // lastTransitionTime is whole seconds, UTC.
-  std::tm tm{};
-  if (strptime(c->last_transition_time.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm) == nullptr) {
-    return std::nullopt;
-  }
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  return ParseTime(c->last_transition_time);
 }
 
 }  // namespace
@@ -92,14 +84,27 @@ static VmCommand PlanOne(const api::RunnerVM& vm, const api::RunnerPool& pool,
         return c;
       }
       break;
-    case api::DesiredState::kRunning:
-      if (s == "ready" && !agent->runner.configured()) {
+    case api::DesiredState::kRunning: {
+      // An external machine whose runner is over (drained, finished its one job, crashed)
+      // takes a new one; a pod never does (it is replaced).
+      const bool runner_over = pool.spec.provider == api::Provider::kExternal &&
+                               (s == "draining" || s == "error") && !busy &&
+                               agent->runner.state() == "offline";
+      if ((s == "ready" && !agent->runner.configured()) || runner_over) {
+        // A failed registration is tried again after a pause (each try costs a GitHub call).
+        const auto& last = vm.status.last_command;
+        if (last.type == "register_runner" && !last.success) {
+          const auto at = ParseTime(last.time);
+          if (at && now - *at < kRegisterRetry) return c;
+        }
         c.kind = VmCommand::Kind::kRegister;
-        c.id = Id(vm, "register." + std::to_string(RegisterAttempt(vm)));
-        c.why = "the agent is ready and has no runner";
+        c.id = Id(vm, "register." + std::to_string(vm.status.registrations + 1));
+        c.why = runner_over ? "the machine's last runner is over"
+                            : "the agent is ready and has no runner";
         return c;
       }
       break;
+    }
   }
 
   // Settings, once the runner side is settled; the ids carry the pool's generation, so going

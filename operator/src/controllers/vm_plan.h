@@ -33,7 +33,9 @@ std::string_view VmCommandName(VmCommand::Kind k);  // the wire type: "register_
 //   (force) only once the pool's drain timeout has passed since the drain began;
 // - Drained: drain a runner that is registering, idle or busy;
 // - Running: register a runner on a ready agent that has none (the reconciler fetches a fresh
-//   JIT config for it); attempts after a failed one get the next id;
+//   JIT config for it), or on an external machine whose last runner is over. Each registration
+//   has its own id (status.registrations + 1, persisted before the command goes out); after a
+//   failed one the next waits 30 s;
 // - then the pool's (or the VM's own) log level and heartbeat interval and the VM's config keys,
 //   when they differ from what the agent has confirmed.
 // Nothing for an agent that is not connected: commands need a live agent (a JIT config is not

@@ -17,6 +17,8 @@ MIGLET_RESOURCE(Events, "", "v1", "events", "Event", true)
 MIGLET_RESOURCE(Leases, "coordination.k8s.io", "v1", "leases", "Lease", true)
 MIGLET_RESOURCE(CustomResourceDefinitions, "apiextensions.k8s.io", "v1",
                 "customresourcedefinitions", "CustomResourceDefinition", false)
+MIGLET_RESOURCE(PodDisruptionBudgets, "policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget",
+                true)
 MIGLET_RESOURCE(RunnerPools, "miglet.dev", "v1alpha1", "runnerpools", "RunnerPool", true)
 MIGLET_RESOURCE(RunnerVMs, "miglet.dev", "v1alpha1", "runnervms", "RunnerVM", true)
 

@@ -53,12 +53,35 @@ TEST(VmPlanTest, RegistersARunnerOnAReadyAgent) {
   EXPECT_EQ(PlanVmCommand(Vm(), Pool(), Agent("registering_runner"), kNow).kind, K::kNone);
 }
 
-TEST(VmPlanTest, AFailedRegistrationIsRetriedUnderTheNextId) {
+TEST(VmPlanTest, AnExternalMachineTakesANewRunnerWhenTheLastIsOver) {
+  auto pool = Pool();
+  pool.spec.provider = api::Provider::kExternal;
+  auto done = Agent("draining", true);
+  done.runner.set_state("offline");
   auto vm = Vm();
-  vm.status.last_command = {"uid-1.g2.register.1", "register_runner", false, "config.sh: 404"};
-  EXPECT_EQ(PlanVmCommand(vm, Pool(), Agent("ready"), kNow).id, "uid-1.g2.register.2");
-  vm.status.last_command.id = "uid-1.g2.register.2";
-  EXPECT_EQ(PlanVmCommand(vm, Pool(), Agent("ready"), kNow).id, "uid-1.g2.register.3");
+  vm.status.registrations = 1;
+  vm.status.last_command = {"uid-1.g2.register.1", "register_runner", true, "registered"};
+  auto c = PlanVmCommand(vm, pool, done, kNow);
+  EXPECT_EQ(c.kind, K::kRegister);
+  EXPECT_EQ(c.id, "uid-1.g2.register.2") << "a new runner: a new id";
+  // A pod is replaced instead.
+  EXPECT_EQ(PlanVmCommand(vm, Pool(), done, kNow).kind, K::kNone);
+  // Still running its job, or its runner process still up: not yet.
+  auto busy = Agent("draining", true, "build");
+  busy.runner.set_state("running");
+  EXPECT_EQ(PlanVmCommand(vm, pool, busy, kNow).kind, K::kNone);
+}
+
+TEST(VmPlanTest, EveryRegistrationHasItsOwnIdAndAFailureWaits) {
+  auto vm = Vm();
+  vm.status.registrations = 1;
+  vm.status.last_command = {"uid-1.g2.register.1", "register_runner", false, "config.sh: 404",
+                            api::FormatTime(kNow - seconds(29))};
+  EXPECT_EQ(PlanVmCommand(vm, Pool(), Agent("ready"), kNow).kind, K::kNone) << "pausing";
+  EXPECT_EQ(PlanVmCommand(vm, Pool(), Agent("ready"), kNow + seconds(1)).id, "uid-1.g2.register.2");
+  vm.status.registrations = 7;
+  vm.status.last_command.success = true;
+  EXPECT_EQ(PlanVmCommand(vm, Pool(), Agent("ready"), kNow).id, "uid-1.g2.register.8");
 }
 
 TEST(VmPlanTest, NothingForAnAgentThatIsAwayOrBusyWithACommand) {

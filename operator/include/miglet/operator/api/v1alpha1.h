@@ -163,6 +163,8 @@ struct RunnerVMStatus {
     std::string time;
   } last_command;
   std::string pod_name;
+  // register_runner commands sent (persisted before each is sent, so every one has its own id).
+  int64_t registrations = 0;
   std::vector<Condition> conditions;
 };
 

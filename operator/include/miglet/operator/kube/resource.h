@@ -23,7 +23,8 @@ const Resource& ServiceAccounts();
 const Resource& Events();
 const Resource& Leases();
 const Resource& CustomResourceDefinitions();
-const Resource& RunnerPools();  // miglet.dev/v1alpha1
-const Resource& RunnerVMs();    // miglet.dev/v1alpha1
+const Resource& PodDisruptionBudgets();  // policy/v1
+const Resource& RunnerPools();           // miglet.dev/v1alpha1
+const Resource& RunnerVMs();             // miglet.dev/v1alpha1
 
 }  // namespace miglet::kube

@@ -1,0 +1,779 @@
+// The RunnerPool and RunnerVM reconcilers: the I/O around the pure decisions in pool_plan,
+// vm_life, vm_plan, vm_status and pod_builder.
+#include "miglet/operator/controllers/operator.h"
+
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include "miglet/common/status.h"
+#include "miglet/operator/api/v1alpha1.h"
+#include "miglet/operator/github/credentials.h"
+#include "miglet/operator/github/errors.h"
+#include "miglet/operator/kube/errors.h"
+#include "miglet/operator/kube/event_recorder.h"
+#include "pod_builder.h"
+#include "pool_plan.h"
+#include "spdlog/spdlog.h"
+#include "vm_life.h"
+#include "vm_plan.h"
+#include "vm_status.h"
+
+namespace miglet::controllers {
+
+namespace {
+
+using api::Json;
+constexpr char kPoolController[] = "runnerpool";
+constexpr char kVmController[] = "runnervm";
+constexpr char kFieldManager[] = "mig-controller";
+
+std::string RandomSuffix() {
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  static constexpr char kChars[] = "bcdfghjklmnpqrstvwxz2456789";  // as Kubernetes' generateName
+  std::string s;
+  for (int i = 0; i < 5; ++i) s += kChars[rng() % (sizeof kChars - 1)];
+  return s;
+}
+
+// The runner's name at GitHub: the RunnerVM's name, under the pool's name, so the sweep can
+// tell the pool's runners from others in the same scope.
+std::string RunnerName(const api::RunnerPool& pool, const api::RunnerVM& vm) {
+  const std::string prefix = pool.meta.name + "-";
+  return vm.meta.name.rfind(prefix, 0) == 0 ? vm.meta.name : prefix + vm.meta.name;
+}
+
+std::optional<WallTime> ParseTime(const std::string& s) {
+  std::tm tm{};
+  if (s.empty() || strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm) == nullptr) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+// A JSON patch adding `f` to metadata.finalizers (made when absent).
+Json AddFinalizerPatch(const api::ObjectMeta& m, const std::string& f) {
+  if (m.finalizers.empty()) {
+    return Json::array({{{"op", "add"}, {"path", "/metadata/finalizers"}, {"value", {f}}}});
+  }
+  return Json::array({{{"op", "add"}, {"path", "/metadata/finalizers/-"}, {"value", f}}});
+}
+
+// A JSON patch removing `f`, refused (409/422) if the list changed under us.
+Json RemoveFinalizerPatch(const api::ObjectMeta& m, const std::string& f) {
+  for (size_t i = 0; i < m.finalizers.size(); ++i) {
+    if (m.finalizers[i] != f) continue;
+    const std::string path = "/metadata/finalizers/" + std::to_string(i);
+    return Json::array(
+        {{{"op", "test"}, {"path", path}, {"value", f}}, {{"op", "remove"}, {"path", path}}});
+  }
+  return Json::array();
+}
+
+// Command outcomes the hub reported, until the RunnerVM's status has them.
+class Outcomes {
+ public:
+  void Set(const std::string& key, CommandOutcome o) {
+    std::lock_guard l(mu_);
+    map_[key] = std::move(o);
+  }
+  std::optional<CommandOutcome> Get(const std::string& key) {
+    std::lock_guard l(mu_);
+    auto it = map_.find(key);
+    if (it == map_.end()) return std::nullopt;
+    return it->second;
+  }
+  void Forget(const std::string& key) {
+    std::lock_guard l(mu_);
+    map_.erase(key);
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, CommandOutcome> map_;
+};
+
+// RunnerVM name -> keys (ns/name), kept from the informer's events, for the hub's vm_id.
+class NameIndex {
+ public:
+  void Put(const Json& obj) {
+    std::lock_guard l(mu_);
+    keys_[Name(obj)].insert(kube::ObjectKey(obj));
+  }
+  void Drop(const Json& obj) {
+    std::lock_guard l(mu_);
+    auto it = keys_.find(Name(obj));
+    if (it == keys_.end()) return;
+    it->second.erase(kube::ObjectKey(obj));
+    if (it->second.empty()) keys_.erase(it);
+  }
+  std::vector<std::string> Keys(const std::string& name) {
+    std::lock_guard l(mu_);
+    auto it = keys_.find(name);
+    if (it == keys_.end()) return {};
+    return {it->second.begin(), it->second.end()};
+  }
+  kube::ResourceEventHandler Handler() {
+    return {[this](const Json& o) { Put(o); }, [this](const Json&, const Json& o) { Put(o); },
+            [this](const Json& o) { Drop(o); }};
+  }
+
+ private:
+  static std::string Name(const Json& o) { return o["metadata"].value("name", ""); }
+  std::mutex mu_;
+  std::map<std::string, std::set<std::string>> keys_;
+};
+
+// A pool's GitHub client, made from its URL and credentials Secret, and remade when either
+// changes.
+class GitHubClients {
+ public:
+  GitHubClients(std::shared_ptr<kube::KubeClient> kube, TlsOptions tls, GitHubClientFactory make,
+                std::shared_ptr<github::GitHubMetrics> metrics, std::shared_ptr<Clock> clock)
+      : kube_(std::move(kube)),
+        tls_(std::move(tls)),
+        make_(std::move(make)),
+        metrics_(std::move(metrics)),
+        clock_(std::move(clock)) {}
+
+  absl::StatusOr<std::shared_ptr<github::GitHubClient>> For(const api::RunnerPool& pool) {
+    const auto& gh = pool.spec.github;
+    const std::string secret = gh.app_secret ? gh.app_secret->name : gh.token_secret->name;
+    auto obj = kube::SecretsIn(*kube_, pool.meta.ns).Get(secret);
+    if (!obj.ok()) {
+      if (kube::IsNotFound(obj.status())) {
+        return absl::FailedPreconditionError("GitHub credentials: Secret " + pool.meta.ns + "/" +
+                                             secret + " not found");
+      }
+      return obj.status();
+    }
+    const std::string fingerprint = gh.url + "|" + secret + "|" + kube::ResourceVersionOf(*obj) +
+                                    "|" + (gh.app_secret ? "app" : "pat");
+    {
+      std::lock_guard l(mu_);
+      auto it = clients_.find(pool.meta.Key());
+      if (it != clients_.end() && it->second.first == fingerprint) return it->second.second;
+    }
+    ASSIGN_OR_RETURN(github::Credentials creds, github::CredentialsFromSecret(*obj));
+    if (gh.app_secret && !creds.is_app()) {
+      return absl::FailedPreconditionError(creds.source +
+                                           ": spec.github.appSecretRef names it, "
+                                           "but it holds no github_app_id");
+    }
+    if (gh.token_secret && creds.is_app()) {
+      return absl::FailedPreconditionError(creds.source +
+                                           ": spec.github.tokenSecretRef names "
+                                           "it, but it holds a GitHub App");
+    }
+    github::GitHubClientOptions o;
+    o.url = gh.url;
+    o.credentials = std::move(creds);
+    o.tls = tls_;
+    o.metrics = metrics_;
+    o.clock = clock_;
+    ASSIGN_OR_RETURN(std::shared_ptr<github::GitHubClient> c, make_(o));
+    std::lock_guard l(mu_);
+    clients_[pool.meta.Key()] = {fingerprint, c};
+    return c;
+  }
+
+ private:
+  std::shared_ptr<kube::KubeClient> kube_;
+  TlsOptions tls_;
+  GitHubClientFactory make_;
+  std::shared_ptr<github::GitHubMetrics> metrics_;
+  std::shared_ptr<Clock> clock_;
+  std::mutex mu_;
+  std::map<std::string, std::pair<std::string, std::shared_ptr<github::GitHubClient>>> clients_;
+};
+
+class OperatorImpl;
+
+class VmReconciler final : public ctrl::Reconciler {
+ public:
+  explicit VmReconciler(OperatorImpl* op) : op_(op) {}
+  absl::StatusOr<ctrl::Result> Reconcile(const ctrl::Request& req) override;
+
+ private:
+  OperatorImpl* op_;
+};
+
+class PoolReconciler final : public ctrl::Reconciler {
+ public:
+  explicit PoolReconciler(OperatorImpl* op) : op_(op) {}
+  absl::StatusOr<ctrl::Result> Reconcile(const ctrl::Request& req) override;
+
+ private:
+  OperatorImpl* op_;
+};
+
+class OperatorImpl final : public Operator {
+ public:
+  explicit OperatorImpl(OperatorOptions o) : o_(std::move(o)) {
+    if (!o_.clock) o_.clock = MakeRealClock();
+    if (!o_.github_factory) {
+      o_.github_factory = [](const github::GitHubClientOptions& opts)
+          -> absl::StatusOr<std::shared_ptr<github::GitHubClient>> {
+        ASSIGN_OR_RETURN(auto c, github::MakeGitHubClient(opts));
+        return std::shared_ptr<github::GitHubClient>(std::move(c));
+      };
+    }
+    std::shared_ptr<github::GitHubMetrics> gm;
+    if (o_.registry) gm = github::MakeGitHubMetrics(*o_.registry);
+    github_ =
+        std::make_unique<GitHubClients>(o_.kube, o_.github_tls, o_.github_factory, gm, o_.clock);
+    events_ = kube::MakeEventRecorder(o_.kube, "mig-controller", "", o_.clock);
+  }
+
+  absl::Status Init() {
+    if (!o_.kube || !o_.manager || !o_.hub) {
+      return absl::InvalidArgumentError("operator: kube client, manager and hub are required");
+    }
+    pools_ = &o_.manager->Informer(kube::RunnerPools());
+    vms_ = &o_.manager->Informer(kube::RunnerVMs());
+    pods_ = &o_.manager->Informer(kube::Pods());
+    vms_->AddEventHandler(names_.Handler());
+    // A RunnerVM's events reconcile it and its pool (by spec.poolName: adopted machines are
+    // owned too, but the pool is found the same way).
+    auto vm_changed = [this](const Json& obj) {
+      const std::string ns = obj["metadata"].value("namespace", "");
+      o_.manager->Enqueue(kVmController, ctrl::Request::FromKey(kube::ObjectKey(obj)));
+      if (obj.contains("spec") && obj["spec"].contains("poolName")) {
+        o_.manager->Enqueue(kPoolController, {ns, obj["spec"].value("poolName", "")});
+      }
+    };
+    vms_->AddEventHandler(
+        {vm_changed, [vm_changed](const Json&, const Json& n) { vm_changed(n); }, vm_changed});
+    o_.manager->AddController({.name = kPoolController,
+                               .for_kind = kube::RunnerPools(),
+                               .owns = {},
+                               .workers = o_.workers},
+                              std::make_shared<PoolReconciler>(this));
+    o_.manager->AddController({.name = kVmController,
+                               .for_kind = kube::RunnerVMs(),
+                               .owns = {kube::Pods()},
+                               .workers = o_.workers},
+                              std::make_shared<VmReconciler>(this));
+    // The hub's change hook is a trigger only: reconciles read the agent's current state from
+    // the hub, never from the (possibly out-of-order) snapshot.
+    o_.hub->SetChangeHook([this](const AgentInfo& a) { OnAgentChange(a.vm_id, a.pool_id); });
+    return absl::OkStatus();
+  }
+
+  void OnAgentChange(const std::string& vm_id, const std::string& pool_id) {
+    const auto keys = names_.Keys(vm_id);
+    if (keys.empty()) {
+      Adopt(vm_id, pool_id);
+      return;
+    }
+    for (const auto& key : keys) {
+      const auto req = ctrl::Request::FromKey(key);
+      o_.manager->Enqueue(kVmController, req);
+      if (auto obj = vms_->Get(key); obj && (*obj)["spec"].contains("poolName")) {
+        o_.manager->Enqueue(kPoolController, {req.ns, (*obj)["spec"].value("poolName", "")});
+      }
+    }
+  }
+
+  // An agent nobody made: adopted when its pool_id names an external pool (exactly one).
+  void Adopt(const std::string& vm_id, const std::string& pool_id) {
+    if (vm_id.empty() || pool_id.empty()) return;
+    std::vector<api::RunnerPool> matches;
+    for (const auto& obj : pools_->List()) {
+      auto p = api::DecodeRunnerPool(obj);
+      if (p.ok() && p->meta.name == pool_id && p->spec.provider == api::Provider::kExternal &&
+          !p->meta.Deleting()) {
+        matches.push_back(std::move(*p));
+      }
+    }
+    if (matches.size() != 1) {
+      if (matches.size() > 1) {
+        spdlog::warn("agent {}: pool {} exists in {} namespaces; not adopted", vm_id, pool_id,
+                     matches.size());
+      }
+      return;
+    }
+    const api::RunnerPool& pool = matches[0];
+    api::RunnerVM vm;
+    vm.meta.name = vm_id;
+    vm.meta.ns = pool.meta.ns;
+    vm.meta.labels = {{api::kPoolLabel, pool.meta.name}};
+    vm.meta.finalizers = {api::kFinalizer};
+    vm.meta.owner_references = {
+        {api::kGroupVersion, "RunnerPool", pool.meta.name, pool.meta.uid, true}};
+    vm.spec.pool_name = pool.meta.name;
+    // A new machine starts as a spare: the pool decides whether it carries a runner.
+    vm.spec.desired_state = api::DesiredState::kDrained;
+    auto r = kube::RunnerVMsIn(*o_.kube, pool.meta.ns).Create(api::EncodeRunnerVM(vm));
+    if (r.ok()) {
+      spdlog::info("adopted agent {} into external pool {}", vm_id, pool.meta.Key());
+      (void)events_->Record(*r, "Normal", "Adopted",
+                            "agent " + vm_id + " connected with pool_id " + pool_id);
+    } else if (!kube::IsAlreadyExists(r.status())) {
+      spdlog::warn("adopting agent {}: {}", vm_id, r.status().ToString());
+    }
+  }
+
+  std::optional<api::RunnerPool> Pool(const std::string& ns, const std::string& name) {
+    auto obj = pools_->Get(ns + "/" + name);
+    if (!obj) return std::nullopt;
+    auto p = api::DecodeRunnerPool(*obj);
+    if (!p.ok()) return std::nullopt;
+    return *p;
+  }
+
+  std::vector<api::RunnerVM> VmsOf(const api::RunnerPool& pool) {
+    std::vector<api::RunnerVM> out;
+    for (const auto& obj : vms_->List()) {
+      auto vm = api::DecodeRunnerVM(obj);
+      if (vm.ok() && vm->meta.ns == pool.meta.ns && vm->spec.pool_name == pool.meta.name) {
+        out.push_back(std::move(*vm));
+      }
+    }
+    return out;
+  }
+
+  std::optional<PodView> PodOf(const api::RunnerPool& pool, const api::RunnerVM& vm) {
+    if (pool.spec.provider != api::Provider::kPod) return std::nullopt;
+    auto obj = pods_->Get(vm.meta.Key());
+    PodView p;
+    if (obj) {
+      p.exists = true;
+      p.phase = (*obj).value("status", Json::object()).value("phase", "");
+      p.deleting = (*obj)["metadata"].contains("deletionTimestamp");
+    }
+    return p;
+  }
+
+  std::optional<AgentInfo> AgentOf(const api::RunnerVM& vm) {
+    return o_.hub->GetAgent(vm.meta.name);
+  }
+
+  void Event(const api::ObjectMeta& m, const char* kind, const std::string& type,
+             const std::string& reason, const std::string& message) {
+    Json obj = {{"apiVersion", api::kGroupVersion},
+                {"kind", kind},
+                {"metadata",
+                 {{"name", m.name},
+                  {"namespace", m.ns},
+                  {"uid", m.uid},
+                  {"resourceVersion", m.resource_version}}}};
+    if (auto s = events_->Record(obj, type, reason, message); !s.ok()) {
+      spdlog::debug("event {} on {}: {}", reason, m.Key(), s.ToString());
+    }
+  }
+
+  OperatorOptions o_;
+  kube::Informer* pools_ = nullptr;
+  kube::Informer* vms_ = nullptr;
+  kube::Informer* pods_ = nullptr;
+  NameIndex names_;
+  Outcomes outcomes_;
+  std::unique_ptr<GitHubClients> github_;
+  std::unique_ptr<kube::EventRecorder> events_;
+  std::mutex sweep_mu_;
+  std::map<std::string, MonoTime> last_sweep_;
+};
+
+// ------------------------------------------------------------------------------ RunnerVM
+
+absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
+  OperatorImpl& op = *op_;
+  auto obj = op.vms_->Get(req.Key());
+  if (!obj) {
+    op.outcomes_.Forget(req.Key());
+    return ctrl::Result{};
+  }
+  ASSIGN_OR_RETURN(api::RunnerVM vm, api::DecodeRunnerVM(*obj));
+  auto vms = kube::RunnerVMsIn(*op.o_.kube, vm.meta.ns);
+  const auto pool = op.Pool(vm.meta.ns, vm.spec.pool_name);
+  const auto agent = op.AgentOf(vm);
+  const WallTime now = op.o_.clock->WallNow();
+
+  if (vm.meta.Deleting()) {
+    if (!vm.meta.HasFinalizer(api::kFinalizer)) return ctrl::Result{};
+    // Stop the agent when it is there (an external machine is told to shut down), then make
+    // sure GitHub keeps no runner of it, even when the agent is long gone.
+    if (agent && agent->connected && agent->miglet_state != "shutting_down") {
+      commands::Command c;
+      c.set_id(vm.meta.uid + ".delete.shutdown");
+      c.set_type("shutdown");
+      (*c.mutable_bool_params())["force"] = true;
+      (void)op.o_.hub->SendCommand(vm.meta.name, c);
+    }
+    if (!pool) {
+      return absl::FailedPreconditionError("RunnerVM " + vm.meta.Key() + ": pool " +
+                                           vm.spec.pool_name +
+                                           " is gone; its runner cannot be deregistered");
+    }
+    ASSIGN_OR_RETURN(auto gh, op.github_->For(*pool));
+    const std::string name = RunnerName(*pool, vm);
+    if (vm.status.runner.id > 0) {
+      auto s = gh->DeleteRunner(vm.status.runner.id);
+      if (github::IsRunnerBusy(s)) return ctrl::Result{std::chrono::seconds(15)};
+      RETURN_IF_ERROR(s);
+    }
+    ASSIGN_OR_RETURN(auto runners, gh->ListRunners(name));
+    for (const auto& r : runners) {
+      auto s = gh->DeleteRunner(r.id);
+      if (github::IsRunnerBusy(s)) return ctrl::Result{std::chrono::seconds(15)};
+      RETURN_IF_ERROR(s);
+    }
+    op.Event(vm.meta, "RunnerVM", "Normal", "Deregistered",
+             "runner " + name + " is no longer registered at GitHub");
+    auto patch = RemoveFinalizerPatch(vm.meta, api::kFinalizer);
+    auto r = op.o_.kube->Patch(kube::RunnerVMs(), vm.meta.ns, vm.meta.name, kube::PatchType::kJson,
+                               patch);
+    if (!r.ok() && !kube::IsNotFound(r.status())) return r.status();
+    op.outcomes_.Forget(req.Key());
+    return ctrl::Result{};
+  }
+
+  if (!vm.meta.HasFinalizer(api::kFinalizer)) {
+    auto r = op.o_.kube->Patch(kube::RunnerVMs(), vm.meta.ns, vm.meta.name, kube::PatchType::kJson,
+                               AddFinalizerPatch(vm.meta, api::kFinalizer));
+    if (!r.ok()) return r.status();
+    return ctrl::Result{};  // the update event brings us back
+  }
+  if (!pool) {
+    spdlog::warn("RunnerVM {}: pool {} not found", vm.meta.Key(), vm.spec.pool_name);
+    return ctrl::Result{std::chrono::seconds(30)};
+  }
+
+  // Pod provider: the machine is a Pod, made once.
+  std::string pod_name;
+  if (pool->spec.provider == api::Provider::kPod && vm.status.pod_name.empty() &&
+      vm.spec.desired_state != api::DesiredState::kShutdown) {
+    const auto pod = op.pods_->Get(vm.meta.Key());
+    if (!pod) {
+      auto created = kube::PodsIn(*op.o_.kube, vm.meta.ns)
+                         .Create(BuildRunnerPod(
+                             *pool, vm, {.controller_grpc_endpoint = op.o_.agent_endpoint}));
+      if (!created.ok() && !kube::IsAlreadyExists(created.status())) return created.status();
+      op.Event(vm.meta, "RunnerVM", "Normal", "PodCreated", "pod " + vm.meta.name);
+    }
+    pod_name = vm.meta.name;
+  }
+
+  const VmLife life = DeriveLife(vm, agent, op.PodOf(*pool, vm));
+
+  // The next command.
+  const VmCommand cmd = PlanVmCommand(vm, *pool, agent, now);
+  if (cmd.kind != VmCommand::Kind::kNone) {
+    commands::Command c;
+    c.set_id(cmd.id);
+    c.set_type(std::string(VmCommandName(cmd.kind)));
+    auto& sp = *c.mutable_string_params();
+    switch (cmd.kind) {
+      case VmCommand::Kind::kRegister: {
+        ASSIGN_OR_RETURN(auto gh, op.github_->For(*pool));
+        const std::string name = RunnerName(*pool, vm);
+        // The count goes up before the command goes out: every registration keeps its own id.
+        ++vm.status.registrations;
+        sp["runner_name"] = name;
+        for (const auto& l : pool->spec.runner.labels) c.add_string_array_params(l);
+        if (pool->spec.runner.ephemeral) {
+          ASSIGN_OR_RETURN(int64_t group, gh->RunnerGroupId(pool->spec.github.runner_group));
+          ASSIGN_OR_RETURN(auto jit,
+                           gh->GenerateJitConfig({.name = name,
+                                                  .runner_group_id = group,
+                                                  .labels = pool->spec.runner.labels,
+                                                  .work_folder = pool->spec.runner.work_folder}));
+          // The runner's id is kept before the agent hears of it: whatever happens next, the
+          // finalizer can delete it by id.
+          api::RunnerVMStatus st = vm.status;
+          st.runner.name = name;
+          st.runner.id = jit.runner.id;
+          st.runner.ephemeral = true;
+          auto w = vms.MergePatchStatus(vm.meta.name, api::EncodeStatus(st));
+          if (!w.ok()) return w.status();
+          vm.status = std::move(st);
+          sp["jit_config"] = jit.encoded_jit_config;
+        } else {
+          auto w = vms.MergePatchStatus(vm.meta.name, api::EncodeStatus(vm.status));
+          if (!w.ok()) return w.status();
+          ASSIGN_OR_RETURN(auto token, gh->CreateRegistrationToken());
+          sp["registration_token"] = token.token;
+          sp["runner_url"] = gh->scope().url;
+          sp["runner_group"] = pool->spec.github.runner_group;
+          (*c.mutable_bool_params())["ephemeral"] = false;
+        }
+        break;
+      }
+      case VmCommand::Kind::kShutdown:
+        (*c.mutable_bool_params())["force"] = cmd.force;
+        if (cmd.deregister) {
+          ASSIGN_OR_RETURN(auto gh, op.github_->For(*pool));
+          ASSIGN_OR_RETURN(auto token, gh->CreateRemoveToken());
+          sp["remove_token"] = token.token;
+        }
+        break;
+      case VmCommand::Kind::kSetLogLevel:
+        sp["level"] = cmd.level;
+        break;
+      case VmCommand::Kind::kUpdateConfig:
+        for (const auto& [k, v] : cmd.config) sp[k] = v;
+        break;
+      default:
+        break;
+    }
+    const std::string key = req.Key();
+    OperatorImpl* opp = op_;
+    const VmCommand planned = cmd;
+    auto sent = op.o_.hub->SendCommand(
+        vm.meta.name, std::move(c), [opp, key, planned](const CommandResult& r) {
+          CommandOutcome o{r.command_id,
+                           r.type,
+                           r.status.ok() && r.success,
+                           r.status.ok() ? r.message : std::string(r.status.message()),
+                           planned.level,
+                           planned.config};
+          opp->outcomes_.Set(key, std::move(o));
+          opp->o_.manager->Enqueue(kVmController, ctrl::Request::FromKey(key));
+        });
+    if (!sent.ok()) return sent.status();
+    spdlog::info("RunnerVM {}: {} ({}): {}", vm.meta.Key(), VmCommandName(cmd.kind), cmd.id,
+                 cmd.why);
+    if (cmd.kind == VmCommand::Kind::kDrain || cmd.kind == VmCommand::Kind::kShutdown) {
+      op.Event(vm.meta, "RunnerVM", "Normal", std::string(VmCommandName(cmd.kind)), cmd.why);
+    }
+  }
+
+  // A drained machine whose ephemeral runner stopped without a job keeps an offline runner at
+  // GitHub: deregister it now, so a spare carries none.
+  if (pool->spec.provider == api::Provider::kExternal &&
+      vm.spec.desired_state == api::DesiredState::kDrained && vm.status.runner.id > 0 && agent &&
+      agent->connected && agent->miglet_state == "draining" &&
+      agent->current_job.job_id().empty()) {
+    ASSIGN_OR_RETURN(auto gh, op.github_->For(*pool));
+    RETURN_IF_ERROR(gh->DeleteRunner(vm.status.runner.id));
+    vm.status.runner = {};
+  }
+
+  // Status, written only when it differs.
+  const auto outcome = op.outcomes_.Get(req.Key());
+  VmStatusInputs in;
+  in.vm = &vm;
+  in.agent = agent ? &*agent : nullptr;
+  in.outcome = outcome ? &*outcome : nullptr;
+  in.life = life;
+  in.pod_name = pod_name;
+  in.now = now;
+  in.refresh = op.o_.status_refresh;
+  api::RunnerVMStatus st = DeriveVmStatus(in);
+  if (api::EncodeStatus(st) != api::EncodeStatus(vm.status)) {
+    if (st.phase != vm.status.phase) {
+      if (st.phase == "Lost") {
+        op.Event(vm.meta, "RunnerVM", "Warning", "AgentLost", "no heartbeat within the timeout");
+      } else if (st.phase == "Idle" && vm.status.phase == "Registering") {
+        op.Event(vm.meta, "RunnerVM", "Normal", "Registered", "runner " + st.runner.name);
+      }
+    }
+    auto w = vms.MergePatchStatus(vm.meta.name, api::EncodeStatus(st));
+    if (!w.ok() && !kube::IsNotFound(w.status())) return w.status();
+  }
+  // Back when the refresh is due (last-seen), sooner after a failed registration (it is tried
+  // again after a pause).
+  if (!(agent && agent->connected)) return ctrl::Result{};
+  const bool failed_register =
+      st.last_command.type == "register_runner" && !st.last_command.success;
+  return ctrl::Result{failed_register
+                          ? std::min(op.o_.status_refresh, Duration(std::chrono::seconds(31)))
+                          : op.o_.status_refresh};
+}
+
+// ------------------------------------------------------------------------------ RunnerPool
+
+absl::StatusOr<ctrl::Result> PoolReconciler::Reconcile(const ctrl::Request& req) {
+  OperatorImpl& op = *op_;
+  auto obj = op.pools_->Get(req.Key());
+  if (!obj) return ctrl::Result{};
+  ASSIGN_OR_RETURN(api::RunnerPool pool, api::DecodeRunnerPool(*obj));
+  auto vms_client = kube::RunnerVMsIn(*op.o_.kube, pool.meta.ns);
+  auto vms = op.VmsOf(pool);
+  const WallTime now = op.o_.clock->WallNow();
+
+  if (pool.meta.Deleting()) {
+    // The pool stays until its RunnerVMs have deregistered their runners (their finalizers
+    // need its credentials).
+    for (const auto& vm : vms) {
+      if (!vm.meta.Deleting()) {
+        auto s = vms_client.Delete(vm.meta.name);
+        if (!s.ok() && !kube::IsNotFound(s)) return s;
+      }
+    }
+    if (!vms.empty()) return ctrl::Result{std::chrono::seconds(5)};
+    if (pool.meta.HasFinalizer(api::kFinalizer)) {
+      auto r = op.o_.kube->Patch(kube::RunnerPools(), pool.meta.ns, pool.meta.name,
+                                 kube::PatchType::kJson,
+                                 RemoveFinalizerPatch(pool.meta, api::kFinalizer));
+      if (!r.ok() && !kube::IsNotFound(r.status())) return r.status();
+    }
+    return ctrl::Result{};
+  }
+  if (!pool.meta.HasFinalizer(api::kFinalizer)) {
+    auto r =
+        op.o_.kube->Patch(kube::RunnerPools(), pool.meta.ns, pool.meta.name, kube::PatchType::kJson,
+                          AddFinalizerPatch(pool.meta, api::kFinalizer));
+    if (!r.ok()) return r.status();
+    return ctrl::Result{};
+  }
+
+  // External machines whose agents are connected but have no RunnerVM yet (they connected
+  // before this pool was seen): adopted here, level-triggered.
+  if (pool.spec.provider == api::Provider::kExternal) {
+    for (const auto& a : op.o_.hub->ListAgents()) {
+      if (a.connected && a.pool_id == pool.meta.name && op.names_.Keys(a.vm_id).empty()) {
+        op.Adopt(a.vm_id, a.pool_id);
+      }
+    }
+  }
+
+  std::vector<VmView> views;
+  Duration next_timeout = Duration::max();
+  for (const auto& vm : vms) {
+    VmView v;
+    v.name = vm.meta.name;
+    v.created = ParseTime(vm.meta.creation_timestamp).value_or(now);
+    v.desired = vm.spec.desired_state;
+    v.deleting = vm.meta.Deleting();
+    v.life = DeriveLife(vm, op.AgentOf(vm), op.PodOf(pool, vm));
+    if (const auto* c = api::FindCondition(vm.status.conditions, "Draining");
+        c && c->status == "True") {
+      v.drain_started = ParseTime(c->last_transition_time);
+      if (v.drain_started && v.life == VmLife::kBusy) {
+        const Duration left =
+            *v.drain_started + std::chrono::seconds(pool.spec.drain_timeout_seconds) - now;
+        next_timeout = std::min(next_timeout, std::max(left, Duration(std::chrono::seconds(1))));
+      }
+    }
+    views.push_back(std::move(v));
+  }
+  const PoolPlan plan = pool.spec.provider == api::Provider::kPod
+                            ? PlanPodPool(pool.spec, views, now)
+                            : PlanExternalPool(pool.spec, views, now);
+  for (const auto& why : plan.reasons) spdlog::info("RunnerPool {}: {}", pool.meta.Key(), why);
+
+  auto set_desired = [&](const std::string& name, api::DesiredState d) -> absl::Status {
+    auto r = vms_client.MergePatch(
+        name, {{"spec", {{"desiredState", std::string(api::DesiredStateName(d))}}}});
+    if (!r.ok() && !kube::IsNotFound(r.status())) return r.status();
+    return absl::OkStatus();
+  };
+  for (const auto& name : plan.drain)
+    RETURN_IF_ERROR(set_desired(name, api::DesiredState::kDrained));
+  for (const auto& name : plan.shutdown) {
+    RETURN_IF_ERROR(set_desired(name, api::DesiredState::kShutdown));
+  }
+  for (const auto& name : plan.activate)
+    RETURN_IF_ERROR(set_desired(name, api::DesiredState::kRunning));
+  for (const auto& name : plan.remove) {
+    auto s = vms_client.Delete(name);
+    if (!s.ok() && !kube::IsNotFound(s)) return s;
+  }
+  for (int i = 0; i < plan.create; ++i) {
+    api::RunnerVM vm;
+    vm.meta.name = pool.meta.name + "-" + RandomSuffix();
+    vm.meta.ns = pool.meta.ns;
+    vm.meta.labels = {{api::kPoolLabel, pool.meta.name}};
+    vm.meta.finalizers = {api::kFinalizer};
+    vm.meta.owner_references = {
+        {api::kGroupVersion, "RunnerPool", pool.meta.name, pool.meta.uid, true}};
+    vm.spec.pool_name = pool.meta.name;
+    auto r = vms_client.Create(api::EncodeRunnerVM(vm));
+    if (!r.ok() && !kube::IsAlreadyExists(r.status())) return r.status();
+  }
+  if (plan.create > 0) {
+    op.Event(pool.meta, "RunnerPool", "Normal", "ScaledUp",
+             "created " + std::to_string(plan.create) + " RunnerVMs");
+  }
+  if (!plan.drain.empty()) {
+    std::string names;
+    for (const auto& n : plan.drain) names += (names.empty() ? "" : ", ") + n;
+    op.Event(pool.meta, "RunnerPool", "Normal", "ScalingDown", "draining " + names);
+  }
+
+  // Status.
+  const PoolCounts counts = CountPool(views);
+  api::RunnerPoolStatus st = pool.status;
+  st.observed_generation = pool.meta.generation;
+  st.replicas = counts.replicas;
+  st.ready_replicas = counts.ready;
+  st.idle_runners = counts.idle;
+  st.busy_runners = counts.busy;
+  st.selector = std::string(api::kPoolLabel) + "=" + pool.meta.name;
+  const bool ready = counts.ready >= pool.spec.replicas && counts.serving == pool.spec.replicas;
+  api::SetCondition(st.conditions,
+                    {"Ready", ready ? "True" : "False", ready ? "AllReady" : "Scaling",
+                     std::to_string(counts.ready) + " of " + std::to_string(pool.spec.replicas) +
+                         " runners ready",
+                     "", pool.meta.generation},
+                    now);
+  int draining = 0, lost = 0;
+  for (const auto& v : views) {
+    if (!v.deleting && v.desired != api::DesiredState::kRunning) ++draining;
+    if (v.life == VmLife::kLost) ++lost;
+  }
+  api::SetCondition(
+      st.conditions,
+      {"ScalingDown", draining > 0 ? "True" : "False", draining > 0 ? "Draining" : "Steady",
+       std::to_string(draining) + " runners draining or shutting down", "", pool.meta.generation},
+      now);
+  api::SetCondition(st.conditions,
+                    {"Degraded", lost > 0 ? "True" : "False", lost > 0 ? "AgentsLost" : "Healthy",
+                     std::to_string(lost) + " agents lost", "", pool.meta.generation},
+                    now);
+  if (api::EncodeStatus(st) != api::EncodeStatus(pool.status)) {
+    auto w = op.o_.kube->Patch(kube::RunnerPools(), pool.meta.ns, pool.meta.name,
+                               kube::PatchType::kMerge, api::EncodeStatus(st), "status");
+    if (!w.ok() && !kube::IsNotFound(w.status())) return w.status();
+  }
+
+  // The sweep: runners of this pool at GitHub that are offline and match no RunnerVM. Once at
+  // start, then every sweep interval.
+  bool sweep = false;
+  {
+    std::lock_guard l(op.sweep_mu_);
+    auto it = op.last_sweep_.find(pool.meta.Key());
+    const MonoTime mono = op.o_.clock->Now();
+    if (it == op.last_sweep_.end() || mono - it->second >= op.o_.sweep_interval) {
+      op.last_sweep_[pool.meta.Key()] = mono;
+      sweep = true;
+    }
+  }
+  if (sweep) {
+    auto gh = op.github_->For(pool);
+    if (gh.ok()) {
+      std::set<std::string> known;
+      for (const auto& vm : vms) known.insert(RunnerName(pool, vm));
+      auto runners = (*gh)->ListRunners();
+      if (runners.ok()) {
+        for (const auto& r : *runners) {
+          if (r.online() || r.busy || known.count(r.name)) continue;
+          if (r.name.rfind(pool.meta.name + "-", 0) != 0) continue;
+          auto s = (*gh)->DeleteRunner(r.id);
+          spdlog::info("RunnerPool {}: swept offline runner {} (id {}): {}", pool.meta.Key(),
+                       r.name, r.id, s.ok() ? "deleted" : s.ToString());
+        }
+      } else {
+        spdlog::warn("RunnerPool {}: sweep: {}", pool.meta.Key(), runners.status().ToString());
+      }
+    } else {
+      op.Event(pool.meta, "RunnerPool", "Warning", "GitHubCredentials",
+               std::string(gh.status().message()));
+    }
+  }
+
+  Duration again = op.o_.sweep_interval;
+  if (next_timeout != Duration::max()) again = std::min(again, next_timeout);
+  return ctrl::Result{again};
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Operator>> MakeOperator(OperatorOptions options) {
+  auto op = std::make_unique<OperatorImpl>(std::move(options));
+  RETURN_IF_ERROR(op->Init());
+  return std::unique_ptr<Operator>(std::move(op));
+}
+
+}  // namespace miglet::controllers
