@@ -1,0 +1,209 @@
+// The operator on the real control plane, with real miglet agents (the fake runner as the
+// runner) and GitHub played by the stand-in: external pools scaled with kubectl, jobs that
+// survive a scale-down, nothing left registered.
+#include <gmock/gmock.h>
+#include <unistd.h>
+
+#include "../agent_process.h"
+#include "../github/standin.h"
+#include "../kube/common.h"
+#include "miglet/operator/agent_hub_server.h"
+#include "miglet/operator/controllers/operator.h"
+#include "miglet/operator/ctrl/manager.h"
+
+namespace miglet::kube::testing {
+namespace {
+
+using ::miglet::github::testing::StandIn;
+using ::miglet::testing::AgentProcess;
+using ::testing::HasSubstr;
+
+TestCluster& C() { return ClusterEnvironment::Cluster(); }
+std::string NS() { return TestNamespace(); }
+
+class OperatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("miglet-operator-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    ASSERT_TRUE(C().InstallCrds().ok());
+    client_ = C().Client();
+    auto s = StandIn::Start(dir_ / "standin");
+    ASSERT_TRUE(s.ok()) << s.status();
+    standin_ = std::move(*s);
+    ASSERT_TRUE(SecretsIn(*client_, NS())
+                    .Create({{"apiVersion", "v1"},
+                             {"kind", "Secret"},
+                             {"metadata", {{"name", "gh"}}},
+                             {"stringData", {{"github_token", github::testing::kTestPat}}}})
+                    .ok());
+    AgentHubServerOptions ho;
+    ho.bind_address = "127.0.0.1";
+    ho.grpc_port = 0;
+    ho.http_port = -1;
+    auto hub = AgentHubServer::Start(ho, MakeRealClock(), nullptr);
+    ASSERT_TRUE(hub.ok()) << hub.status();
+    hub_ = std::move(*hub);
+    manager_ = ctrl::MakeManager({.client = client_, .ns = NS(), .clock = MakeRealClock()});
+    controllers::OperatorOptions oo;
+    oo.kube = client_;
+    oo.manager = manager_.get();
+    oo.hub = &hub_->hub();
+    oo.agent_endpoint = "127.0.0.1:" + std::to_string(hub_->grpc_port());
+    oo.github_tls.ca_pem = standin_->ca_pem();
+    oo.github_tls.ca_source = standin_->ca_file();
+    auto op = controllers::MakeOperator(oo);
+    ASSERT_TRUE(op.ok()) << op.status();
+    operator_ = std::move(*op);
+    ASSERT_TRUE(manager_->Start().ok());
+  }
+
+  void TearDown() override {
+    agents_.clear();
+    if (manager_) manager_->Stop();
+    if (hub_) hub_->Shutdown();
+    standin_.reset();
+    if (!HasFailure()) std::filesystem::remove_all(dir_);
+  }
+
+  void ExternalPool(const std::string& name, int replicas) {
+    Json pool = {
+        {"apiVersion", "miglet.dev/v1alpha1"},
+        {"kind", "RunnerPool"},
+        {"metadata", {{"name", name}}},
+        {"spec",
+         {{"replicas", replicas},
+          {"provider", "external"},
+          {"github", {{"url", standin_->url() + "/acme"}, {"tokenSecretRef", {{"name", "gh"}}}}},
+          {"runner", {{"labels", {"self-hosted", "linux"}}}},
+          {"scaleDown", {{"drainTimeoutSeconds", 600}}}}}};
+    auto r = client_->Create(RunnerPools(), NS(), pool);
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+
+  // A machine of an external pool: a miglet process (systemd would restart it; nothing here
+  // needs that).
+  AgentProcess& Machine(const std::string& vm_id, const std::string& pool) {
+    const std::string yaml = "vm_id: " + vm_id + "\npool_id: " + pool +
+                             "\norg_id: acme\ncontroller:\n  grpc_endpoint: 127.0.0.1:" +
+                             std::to_string(hub_->grpc_port()) +
+                             "\n  retry:\n    initial_backoff: 200ms\n    max_backoff: 1s\n"
+                             "heartbeat:\n  interval: 1s\nlogging:\n  format: text\n"
+                             "  level: debug\nmetrics:\n  listen: 127.0.0.1:0\n";
+    agents_.push_back(
+        std::make_unique<AgentProcess>(dir_ / vm_id, yaml, MIGLET_FAKE_RUNNER_DIR,
+                                       std::vector<std::pair<std::string, std::string>>{
+                                           {"FAKE_RUNNER_CA_FILE", standin_->ca_file()}}));
+    agents_.back()->Start();
+    return *agents_.back();
+  }
+
+  std::vector<Json> StandinRunners(const std::string& status = "") {
+    std::vector<Json> out;
+    Json st = standin_->State();
+    for (const auto& r : st.value("runners", Json::array())) {
+      if (status.empty() || r.value("status", "") == status) out.push_back(r);
+    }
+    return out;
+  }
+  std::vector<Json> Jobs(const std::string& status) {
+    std::vector<Json> out;
+    for (const auto& j : standin_->State().value("jobs", Json::array())) {
+      if (j.value("status", "") == status) out.push_back(j);
+    }
+    return out;
+  }
+  Json Vm(const std::string& name) {
+    auto r = client_->Get(RunnerVMs(), NS(), name);
+    return r.ok() ? *r : Json();
+  }
+  absl::Status Scale(const std::string& pool, int n) {
+    return C()
+        .Sh("kubectl scale runnerpool/" + pool + " --replicas=" + std::to_string(n) + " -n " + NS())
+        .status();
+  }
+  std::string Logs() {
+    std::string out;
+    for (auto& a : agents_) out += a->Log();
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  std::shared_ptr<KubeClient> client_;
+  std::unique_ptr<StandIn> standin_;
+  std::unique_ptr<AgentHubServer> hub_;
+  std::unique_ptr<ctrl::Manager> manager_;
+  std::unique_ptr<controllers::Operator> operator_;
+  std::vector<std::unique_ptr<AgentProcess>> agents_;
+};
+
+TEST_F(OperatorTest, ExternalPoolFollowsKubectlScaleAndNeverKillsAJob) {
+  ExternalPool("ext", 0);
+  for (const char* m : {"m1", "m2", "m3"}) Machine(m, "ext");
+  // Adopted as RunnerVMs, spares with no runner.
+  ASSERT_TRUE(Eventually([&] {
+    for (const char* m : {"m1", "m2", "m3"}) {
+      if (Vm(m).is_null()) return false;
+    }
+    return true;
+  })) << Logs();
+  EXPECT_EQ(Vm("m1")["spec"]["desiredState"], "Drained");
+  EXPECT_EQ(Vm("m1")["metadata"]["ownerReferences"][0]["name"], "ext");
+  EXPECT_TRUE(StandinRunners().empty());
+
+  // kubectl scale 0 -> 2: two machines get registered runners.
+  ASSERT_TRUE(Scale("ext", 2).ok());
+  ASSERT_TRUE(Eventually([&] { return StandinRunners("online").size() == 2; }))
+      << Logs() << standin_->State().dump();
+  ASSERT_TRUE(Eventually([&] {
+    auto p = client_->Get(RunnerPools(), NS(), "ext");
+    return p.ok() && (*p)["status"].value("readyReplicas", 0) == 2;
+  }));
+
+  // A job on each, then scale to 0 while they run: both finish, neither is cut short.
+  standin_->QueueJob("org:acme", "build-1", {"linux"});
+  standin_->QueueJob("org:acme", "build-2", {"linux"});
+  ASSERT_TRUE(Eventually([&] { return Jobs("running").size() == 2; })) << standin_->State().dump();
+  ASSERT_TRUE(Scale("ext", 0).ok());
+  ASSERT_TRUE(Eventually([&] {
+    int drained = 0;
+    for (const char* m : {"m1", "m2", "m3"}) {
+      if (Vm(m)["spec"].value("desiredState", "") == "Drained") ++drained;
+    }
+    return drained == 3;
+  }));
+  // Draining does not stop a job: both still run at GitHub.
+  EXPECT_EQ(Jobs("running").size(), 2u);
+  for (const auto& j : Jobs("running")) {
+    ASSERT_TRUE(standin_
+                    ->Post("/_standin/jobs/" + j["id"].get<std::string>() + "/finish",
+                           {{"result", "Succeeded"}})
+                    .ok());
+  }
+  ASSERT_TRUE(Eventually([&] { return Jobs("completed").size() == 2; }));
+  for (const auto& j : Jobs("completed")) EXPECT_EQ(j["result"], "Succeeded");
+  // Nothing is left registered; the machines stay as spares.
+  ASSERT_TRUE(Eventually([&] { return StandinRunners().empty(); }))
+      << standin_->State().dump() << Logs();
+  EXPECT_FALSE(Vm("m1").is_null());
+
+  // Spares come back into service, and go again: an idle runner's drain leaves nothing.
+  ASSERT_TRUE(Scale("ext", 1).ok());
+  ASSERT_TRUE(Eventually([&] { return StandinRunners("online").size() == 1; }))
+      << standin_->State().dump() << Logs();
+  ASSERT_TRUE(Scale("ext", 0).ok());
+  ASSERT_TRUE(Eventually([&] { return StandinRunners().empty(); }))
+      << standin_->State().dump() << Logs();
+}
+
+}  // namespace
+}  // namespace miglet::kube::testing
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new miglet::kube::testing::ClusterEnvironment(""));
+  return RUN_ALL_TESTS();
+}
