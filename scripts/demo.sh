@@ -29,7 +29,7 @@ send() {  # send VM JSON: queue a command and wait for the agent's ack
 }
 start_controller() {
   "$CONTROLLER" --bind-address=127.0.0.1 --grpc-port="$1" --http-port="$2" --metrics-port="$3" \
-    --heartbeat-timeout=10s --listen-info-file="$DEMO/ports.json" >>"$DEMO/controller.log" 2>&1 &
+    --health-probe-bind-address=127.0.0.1:0 --controllers=off --heartbeat-timeout=10s --listen-info-file="$DEMO/ports.json" >>"$DEMO/controller.log" 2>&1 &
   CONTROLLER_PID=$!
   pids+=("$CONTROLLER_PID")
   wait_for "the controller to listen" test -s "$DEMO/ports.json"

@@ -230,7 +230,8 @@ Controller StartController(const std::string& path, const std::string& info_file
   c.pid = fork();
   if (c.pid == 0) {
     execl(path.c_str(), path.c_str(), "--bind-address=127.0.0.1", "--grpc-port=0", "--http-port=0",
-          "--metrics-port=0", "--log-level=warn", ("--listen-info-file=" + info_file).c_str(),
+          "--metrics-port=0", "--health-probe-bind-address=127.0.0.1:0", "--controllers=off",
+          "--log-level=warn", ("--listen-info-file=" + info_file).c_str(),
           static_cast<char*>(nullptr));
     perror("exec mig-controller");
     _exit(127);

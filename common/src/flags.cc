@@ -28,6 +28,11 @@ void FlagSet::Bool(const std::string& name, const std::string& help, std::functi
                     }});
 }
 
+void FlagSet::OptionalValue(const std::string& name, const std::string& help,
+                            std::function<absl::Status(const std::string&)> set) {
+  flags_.push_back({name, "", help, false, std::move(set), /*optional_value=*/true});
+}
+
 bool FlagSet::Given(const std::string& name) const {
   return std::find(given_.begin(), given_.end(), name) != given_.end();
 }
@@ -61,7 +66,7 @@ absl::Status FlagSet::Parse(int argc, char** argv) {
     if (it->takes_value && !has_value) {
       if (i + 1 >= argc) return absl::InvalidArgumentError("flag --" + name + " needs a value");
       value = argv[++i];
-    } else if (!it->takes_value && has_value) {
+    } else if (!it->takes_value && has_value && !it->optional_value) {
       return absl::InvalidArgumentError("flag --" + name + " takes no value");
     }
     if (auto st = it->set(value); !st.ok()) {
@@ -76,7 +81,10 @@ std::string FlagSet::Usage() const {
   std::ostringstream out;
   out << "Usage: " << program_ << " [flags]\n\n" << summary_ << "\n\nFlags:\n";
   for (const auto& f : flags_) {
-    std::string left = "  --" + f.name + (f.takes_value ? "=" + f.value_name : "");
+    std::string left = "  --" + f.name +
+                       (f.takes_value      ? "=" + f.value_name
+                        : f.optional_value ? "[=true|false]"
+                                           : "");
     out << left;
     if (left.size() < 30) {
       out << std::string(30 - left.size(), ' ');

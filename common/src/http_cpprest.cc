@@ -48,6 +48,12 @@ class CpprestHttpServer final : public HttpServer {
 
   absl::StatusOr<int> Start() override {
     std::lock_guard l(ListenMutex());
+    if (port_ == 0) {
+      // cpprest keys its listeners by the URI asked for, so two on port 0 collide: ask for a
+      // port that is free now instead.
+      auto free = PickFreePort(host_);
+      if (free.ok()) port_ = *free;
+    }
     const auto before = ListeningTcpPorts();
     try {
       const std::string uri = "http://" + host_ + ":" + std::to_string(port_);

@@ -1,173 +1,80 @@
-// mig-controller: flags, config, wiring and signals. Everything else lives in tested code.
+// mig-controller: flags, wiring and signals. Everything else lives in tested code (the
+// configuration table is operator/src/config.cc).
 #include <prometheus/exposer.h>
 #include <prometheus/registry.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <optional>
+#include <random>
 
-#include "absl/strings/numbers.h"
-#include "miglet/common/config.h"
-#include "miglet/common/duration.h"
-#include "miglet/common/flags.h"
 #include "miglet/common/http.h"
 #include "miglet/common/logging.h"
 #include "miglet/common/runtime.h"
 #include "miglet/common/status.h"
 #include "miglet/operator/agent_hub_server.h"
+#include "miglet/operator/config.h"
+#include "miglet/operator/controllers/operator.h"
+#include "miglet/operator/ctrl/manager.h"
+#include "miglet/operator/deferred_hub.h"
+#include "miglet/operator/kube/config.h"
+#include "spdlog/spdlog.h"
 
 namespace miglet {
 namespace {
 
 constexpr char kVersion[] = "0.1.0";
+using operator_config::ControllerConfig;
 
-struct ControllerConfig {
-  std::string config_file;
-  std::string bind_address = "0.0.0.0";
-  int64_t grpc_port = 50051;
-  bool tls_enabled = false;
-  std::string tls_cert, tls_key, tls_ca;
-  int64_t http_port = 8080;
-  int64_t metrics_port = 9090;
-  Duration heartbeat_timeout = std::chrono::seconds(45);
-  Duration ack_timeout = std::chrono::minutes(5);
-  int64_t max_outbound_queue = 1024;
-  std::string log_level = "info";
-  std::string log_format = "text";
-  std::string listen_info_file;
-};
-
-absl::Status LoadConfigFile(ControllerConfig* c) {
-  std::optional<ConfigFile> file;
-  if (!c->config_file.empty()) {
-    auto f = ConfigFile::Load(c->config_file);
-    if (!f.ok()) return f.status();
-    file = std::move(*f);
-  }
-  ConfigBinder b(file ? &*file : nullptr, "MIG_CONTROLLER_");
-  b.String("grpc.bind_address", &c->bind_address)
-      .Int("grpc.port", &c->grpc_port, 0, 65535)
-      .Bool("grpc.tls.enabled", &c->tls_enabled)
-      .String("grpc.tls.cert_file", &c->tls_cert)
-      .String("grpc.tls.key_file", &c->tls_key)
-      .String("grpc.tls.ca_file", &c->tls_ca)
-      .Int("grpc.max_outbound_queue", &c->max_outbound_queue, 1, 1 << 20)
-      .Int("http.port", &c->http_port, -1, 65535)
-      .Int("metrics.port", &c->metrics_port, -1, 65535)
-      .Dur("heartbeat.timeout", &c->heartbeat_timeout)
-      .Dur("commands.ack_timeout", &c->ack_timeout)
-      .String("logging.level", &c->log_level)
-      .String("logging.format", &c->log_format);
-  RETURN_IF_ERROR(b.Finish());
-  if (c->tls_enabled && (c->tls_cert.empty() || c->tls_key.empty())) {
-    return absl::InvalidArgumentError(b.Where("grpc.tls.enabled") +
-                                      ": grpc.tls.enabled needs grpc.tls.cert_file and "
-                                      "grpc.tls.key_file");
-  }
-  if (auto l = ParseLogLevel(c->log_level); !l.ok()) {
-    return absl::InvalidArgumentError(b.Where("logging.level") +
-                                      ": logging.level: " + std::string(l.status().message()));
-  }
-  if (auto f = ParseLogFormat(c->log_format); !f.ok()) {
-    return absl::InvalidArgumentError(b.Where("logging.format") +
-                                      ": logging.format: " + std::string(f.status().message()));
-  }
-  return absl::OkStatus();
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
-absl::Status IntFlag(const std::string& v, int64_t* out, int64_t min, int64_t max) {
-  int64_t n;
-  if (!absl::SimpleAtoi(v, &n) || n < min || n > max) {
-    return absl::InvalidArgumentError("\"" + v + "\" is not a number in [" + std::to_string(min) +
-                                      ", " + std::to_string(max) + "]");
-  }
-  *out = n;
-  return absl::OkStatus();
+// controller-runtime's identity: the hostname (the pod's name) and something unique.
+std::string Identity() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  std::mt19937_64 rng{std::random_device{}()};
+  char suffix[17];
+  std::snprintf(suffix, sizeof suffix, "%016llx", static_cast<unsigned long long>(rng()));
+  return std::string(host) + "_" + suffix;
+}
+
+std::string LeaseNamespace(const ControllerConfig& c) {
+  if (!c.leader_election_namespace.empty()) return c.leader_election_namespace;
+  if (const char* ns = std::getenv("POD_NAMESPACE"); ns && *ns) return ns;
+  const std::string sa = ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace");
+  if (!sa.empty()) return sa;
+  return c.watch_namespace.empty() ? "default" : c.watch_namespace;
+}
+
+bool WantControllers(const ControllerConfig& c) {
+  if (c.controllers != "auto") return c.controllers == "on";
+  return !c.kubeconfig.empty() || std::getenv("KUBECONFIG") != nullptr ||
+         std::getenv("KUBERNETES_SERVICE_HOST") != nullptr;
 }
 
 int Run(int argc, char** argv) {
-  ControllerConfig cfg;
-  // Flags win over the file and the environment, so parse them into overrides first.
-  std::vector<std::function<absl::Status(ControllerConfig*)>> overrides;
-  FlagSet flags("mig-controller",
-                "The miglet controller: holds one gRPC command stream per miglet agent, serves\n"
-                "the agents' HTTP JSON API, and exposes Prometheus metrics.\n"
-                "Precedence: flags > MIG_CONTROLLER_* environment > --config file > defaults.");
-  flags.String("config", "FILE", "YAML config file (keys: grpc.port, http.port, metrics.port, ...)",
-               [&](const std::string& v) { cfg.config_file = v; });
-  auto add_override = [&](const std::string& name, const std::string& vn, const std::string& help,
-                          std::function<absl::Status(ControllerConfig*, const std::string&)> f) {
-    flags.Value(name, vn, help, [&overrides, f](const std::string& v) {
-      overrides.push_back([f, v](ControllerConfig* c) { return f(c, v); });
-      return absl::OkStatus();
-    });
-  };
-  add_override("bind-address", "ADDR", "address the gRPC and HTTP ports bind (default 0.0.0.0)",
-               [](ControllerConfig* c, const std::string& v) {
-                 c->bind_address = v;
-                 return absl::OkStatus();
-               });
-  add_override("grpc-port", "PORT", "gRPC port for agent streams (default 50051; 0 = any)",
-               [](ControllerConfig* c, const std::string& v) {
-                 return IntFlag(v, &c->grpc_port, 0, 65535);
-               });
-  add_override("http-port", "PORT", "HTTP JSON API port (default 8080; 0 = any; -1 = off)",
-               [](ControllerConfig* c, const std::string& v) {
-                 return IntFlag(v, &c->http_port, -1, 65535);
-               });
-  add_override("metrics-port", "PORT", "Prometheus /metrics port (default 9090; 0 = any; -1 = off)",
-               [](ControllerConfig* c, const std::string& v) {
-                 return IntFlag(v, &c->metrics_port, -1, 65535);
-               });
-  add_override("heartbeat-timeout", "DURATION",
-               "silence after which an agent is lost (default 45s)",
-               [](ControllerConfig* c, const std::string& v) -> absl::Status {
-                 ASSIGN_OR_RETURN(c->heartbeat_timeout, ParseDuration(v));
-                 return absl::OkStatus();
-               });
-  add_override("ack-timeout", "DURATION", "time a command may wait for its ack (default 5m)",
-               [](ControllerConfig* c, const std::string& v) -> absl::Status {
-                 ASSIGN_OR_RETURN(c->ack_timeout, ParseDuration(v));
-                 return absl::OkStatus();
-               });
-  add_override("log-level", "LEVEL", "trace, debug, info, warn or error (default info)",
-               [](ControllerConfig* c, const std::string& v) {
-                 c->log_level = v;
-                 return ParseLogLevel(v).status();
-               });
-  add_override("log-format", "FORMAT", "text or json (default text)",
-               [](ControllerConfig* c, const std::string& v) {
-                 c->log_format = v;
-                 return ParseLogFormat(v).status();
-               });
-  flags.String("listen-info-file", "FILE",
-               "write the bound ports as JSON to FILE once serving (for tools and tests)",
-               [&](const std::string& v) { cfg.listen_info_file = v; });
-
-  if (auto st = flags.Parse(argc, argv); !st.ok()) {
-    std::cerr << "mig-controller: " << st.message() << "\n";
+  auto parsed = operator_config::Parse(argc, argv);
+  if (!parsed.ok()) {
+    std::cerr << "mig-controller: " << parsed.status().message() << "\n";
     return 2;
   }
-  if (flags.help()) {
-    std::cout << flags.Usage();
+  if (parsed->help) {
+    std::cout << parsed->usage;
     return 0;
   }
-  if (flags.version()) {
+  if (parsed->version) {
     std::cout << "mig-controller " << kVersion << "\n";
     return 0;
   }
-  if (auto st = LoadConfigFile(&cfg); !st.ok()) {
-    std::cerr << "mig-controller: config: " << st.message() << "\n";
-    return 2;
-  }
-  for (auto& o : overrides) {
-    if (auto st = o(&cfg); !st.ok()) {
-      std::cerr << "mig-controller: " << st.message() << "\n";
-      return 2;
-    }
-  }
+  const ControllerConfig cfg = parsed->config;
 
   // Signals are taken synchronously by the main thread; block them before any thread starts.
   sigset_t sigs;
@@ -183,18 +90,20 @@ int Run(int argc, char** argv) {
   auto registry = std::make_shared<prometheus::Registry>();
   std::unique_ptr<prometheus::Exposer> exposer;
   int metrics_port = -1;
-  if (cfg.metrics_port >= 0) {
+  const auto metrics_addr = *operator_config::SplitBindAddress(cfg.metrics_bind_address);
+  if (metrics_addr.second >= 0) {
     try {
-      exposer = std::make_unique<prometheus::Exposer>(cfg.bind_address + ":" +
-                                                      std::to_string(cfg.metrics_port));
+      exposer = std::make_unique<prometheus::Exposer>(metrics_addr.first + ":" +
+                                                      std::to_string(metrics_addr.second));
       exposer->RegisterCollectable(registry);
       metrics_port = exposer->GetListeningPorts().at(0);
     } catch (const std::exception& e) {
-      spdlog::error("cannot serve metrics on port {}: {}", cfg.metrics_port, e.what());
+      spdlog::error("cannot serve metrics on {}: {}", cfg.metrics_bind_address, e.what());
       return 1;
     }
   }
 
+  // The agent hub: served at once without controllers, and otherwise only while leading.
   AgentHubServerOptions opts;
   opts.bind_address = cfg.bind_address;
   opts.grpc_port = static_cast<int>(cfg.grpc_port);
@@ -208,31 +117,166 @@ int Run(int argc, char** argv) {
     opts.tls_key_file = cfg.tls_key;
     opts.tls_ca_file = cfg.tls_ca;
   }
-  auto server = AgentHubServer::Start(opts, MakeRealClock(), registry.get());
-  if (!server.ok()) {
-    spdlog::error("cannot start the agent hub: {}", server.status().ToString());
-    return 1;
-  }
-  // Until the Kubernetes controllers consume them, agents' events are logged.
-  (*server)->hub().SetEventHook([](const commands::EventNotification& e) {
-    std::string data;
-    for (const auto& [k, v] : e.data()) data += (data.empty() ? "" : " ") + k + "=" + v;
-    spdlog::info("agent {} event {} {}", e.vm_id(), e.type(), data);
-  });
-  if (!cfg.listen_info_file.empty()) {
+  DeferredHub hub;
+  std::mutex server_mu;
+  std::unique_ptr<AgentHubServer> server;
+  std::atomic<bool> serving{false};
+  std::atomic<int> health_port{-1};
+  auto write_info = [&] {
+    if (cfg.listen_info_file.empty()) return;
     const std::string tmp = cfg.listen_info_file + ".tmp";
-    std::ofstream(tmp) << "{\"grpc_port\":" << (*server)->grpc_port()
-                       << ",\"http_port\":" << (*server)->http_port()
-                       << ",\"metrics_port\":" << metrics_port << ",\"pid\":" << getpid() << "}\n";
+    std::lock_guard l(server_mu);
+    std::ofstream(tmp) << "{\"grpc_port\":" << (server ? server->grpc_port() : -1)
+                       << ",\"http_port\":" << (server ? server->http_port() : -1)
+                       << ",\"metrics_port\":" << metrics_port
+                       << ",\"health_port\":" << health_port.load() << ",\"pid\":" << getpid()
+                       << "}\n";
     std::rename(tmp.c_str(), cfg.listen_info_file.c_str());
+  };
+  auto start_hub = [&]() -> absl::Status {
+    {
+      std::lock_guard l(server_mu);
+      if (server) return absl::OkStatus();
+      ASSIGN_OR_RETURN(server, AgentHubServer::Start(opts, MakeRealClock(), registry.get()));
+      hub.Set(&server->hub());
+    }
+    serving = true;
+    write_info();
+    return absl::OkStatus();
+  };
+
+  std::unique_ptr<ctrl::Manager> manager;
+  std::unique_ptr<controllers::Operator> op;
+  std::atomic<bool> lost_leadership{false};
+
+  // /healthz: the process is alive. /readyz: serving agents, caches synced and, with leader
+  // election, leading (a follower is not ready, so the Service sends agents to the leader).
+  std::unique_ptr<HttpServer> health;
+  const auto health_addr = *operator_config::SplitBindAddress(cfg.health_probe_bind_address);
+  if (health_addr.second >= 0) {
+    health = MakeHttpServer(health_addr.first, health_addr.second,
+                            [&](const HttpRequest& r, HttpReply reply) {
+                              if (r.path == "/healthz") return reply({200, "ok\n", "text/plain"});
+                              if (r.path != "/readyz")
+                                return reply({404, "not found\n", "text/plain"});
+                              std::string why;
+                              if (!serving) why = "not serving agents (not the leader)";
+                              if (manager && !manager->CachesSynced()) why = "caches not synced";
+                              if (why.empty()) return reply({200, "ok\n", "text/plain"});
+                              reply({503, why + "\n", "text/plain"});
+                            });
+    auto p = health->Start();
+    if (!p.ok()) {
+      spdlog::error("cannot serve health probes on {}: {}", cfg.health_probe_bind_address,
+                    p.status().ToString());
+      return 1;
+    }
+    health_port = *p;
   }
-  spdlog::info("mig-controller {} ready (metrics on port {})", kVersion, metrics_port);
+
+  if (!WantControllers(cfg)) {
+    spdlog::info(
+        "controllers off (no Kubernetes config; --controllers=on to insist): serving "
+        "the agent hub alone");
+    if (auto s = start_hub(); !s.ok()) {
+      spdlog::error("cannot start the agent hub: {}", s.ToString());
+      return 1;
+    }
+    // Without controllers, agents' events are logged.
+    hub.SetEventHook([](const commands::EventNotification& e) {
+      std::string data;
+      for (const auto& [k, v] : e.data()) data += (data.empty() ? "" : " ") + k + "=" + v;
+      spdlog::info("agent {} event {} {}", e.vm_id(), e.type(), data);
+    });
+  } else {
+    auto kcfg = cfg.kubeconfig.empty() ? kube::DefaultConfig()
+                                       : kube::LoadKubeconfig(cfg.kubeconfig, cfg.kube_context);
+    if (!kcfg.ok()) {
+      spdlog::error("Kubernetes config: {}", kcfg.status().ToString());
+      return 1;
+    }
+    auto client = kube::MakeKubeClient(*kcfg);
+    if (!client.ok()) {
+      spdlog::error("Kubernetes client: {}", client.status().ToString());
+      return 1;
+    }
+    std::shared_ptr<kube::KubeClient> kc(std::move(*client));
+    ctrl::ManagerOptions mo;
+    mo.client = kc;
+    mo.ns = cfg.watch_namespace;
+    mo.clock = MakeRealClock();
+    mo.registry = registry.get();
+    if (cfg.leader_elect) {
+      kube::LeaderElectionConfig le;
+      le.lease_namespace = LeaseNamespace(cfg);
+      le.lease_name = cfg.leader_election_id;
+      le.identity = Identity();
+      mo.leader_election = le;
+      mo.on_started_leading = [&] {
+        if (auto s = start_hub(); !s.ok()) {
+          spdlog::error("cannot start the agent hub: {}", s.ToString());
+          kill(getpid(), SIGTERM);
+        }
+      };
+      mo.on_lost_leadership = [&] {
+        // controller-runtime's answer: exit, and let a fresh process start as a follower.
+        lost_leadership = true;
+        kill(getpid(), SIGTERM);
+      };
+      spdlog::info("leader election on Lease {}/{} as {}", le.lease_namespace, le.lease_name,
+                   le.identity);
+    }
+    manager = ctrl::MakeManager(mo);
+    controllers::OperatorOptions oo;
+    oo.kube = kc;
+    oo.manager = manager.get();
+    oo.hub = &hub;
+    oo.clock = MakeRealClock();
+    oo.registry = registry.get();
+    oo.agent_endpoint = cfg.agent_endpoint;
+    oo.status_refresh = cfg.status_refresh;
+    oo.sweep_interval = cfg.github_sweep_interval;
+    oo.workers = static_cast<int>(cfg.workers);
+    if (!cfg.github_ca_file.empty()) {
+      oo.github_tls.ca_pem = ReadFile(cfg.github_ca_file);
+      oo.github_tls.ca_source = cfg.github_ca_file;
+      if (oo.github_tls.ca_pem.empty()) {
+        spdlog::error("--github-ca-file {}: cannot read it", cfg.github_ca_file);
+        return 1;
+      }
+    }
+    auto made = controllers::MakeOperator(oo);
+    if (!made.ok()) {
+      spdlog::error("operator: {}", made.status().ToString());
+      return 1;
+    }
+    op = std::move(*made);
+    if (auto s = manager->Start(); !s.ok()) {
+      spdlog::error("{}", s.ToString());
+      return 1;
+    }
+    if (!cfg.leader_elect) {
+      if (auto s = start_hub(); !s.ok()) {
+        spdlog::error("cannot start the agent hub: {}", s.ToString());
+        return 1;
+      }
+    }
+  }
+  write_info();
+  spdlog::info("mig-controller {} started (metrics on port {}, probes on port {})", kVersion,
+               metrics_port, health_port.load());
 
   int sig = 0;
   sigwait(&sigs, &sig);
-  spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  (*server)->Shutdown();
-  return 0;
+  spdlog::info("{}, shutting down",
+               lost_leadership ? "leadership lost" : (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+  if (manager) manager->Stop();  // releases the Lease: another replica takes over at once
+  {
+    std::lock_guard l(server_mu);
+    if (server) server->Shutdown();
+  }
+  if (health) health->Stop();
+  return lost_leadership ? 1 : 0;
 }
 
 }  // namespace

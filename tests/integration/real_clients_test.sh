@@ -26,11 +26,16 @@ command -v promtool >/dev/null || { echo "FAIL promtool is not installed (make d
 [[ -x $GRPCURL ]] || { echo "FAIL $GRPCURL is missing (make deps)"; exit 1; }
 
 "$CONTROLLER" --bind-address=127.0.0.1 --grpc-port=0 --http-port=0 --metrics-port=0 \
+  --health-probe-bind-address=127.0.0.1:0 --controllers=off \
   --listen-info-file="$WORK/ports.json" 2>"$WORK/controller.log" &
 pids+=($!)
 wait_file "$WORK/ports.json" || { echo "FAIL controller did not start"; cat "$WORK/controller.log"; exit 1; }
 GRPC=127.0.0.1:$(port_of "$WORK/ports.json" grpc_port)
 METRICS=127.0.0.1:$(port_of "$WORK/ports.json" metrics_port)
+HEALTH=127.0.0.1:$(port_of "$WORK/ports.json" health_port)
+
+check "curl /healthz and /readyz answer 200 (the hub alone is ready at once)" \
+  bash -c "curl -sf http://$HEALTH/healthz && curl -sf http://$HEALTH/readyz"
 
 check "grpcurl lists the service via reflection" \
   bash -c "'$GRPCURL' -plaintext $GRPC list | grep -qx miglet.commands.CommandService"

@@ -376,6 +376,20 @@ class OperatorImpl final : public Operator {
 
 // ------------------------------------------------------------------------------ RunnerVM
 
+// Deletes a RunnerVM's runner at GitHub: by the id kept at registration, and any other of its
+// name (a registration whose id was never kept). A busy runner is tried again later.
+absl::Status DeregisterRunner(OperatorImpl& op, const api::RunnerPool& pool,
+                              const api::RunnerVM& vm) {
+  ASSIGN_OR_RETURN(auto gh, op.github_->For(pool));
+  const std::string name = RunnerName(pool, vm);
+  if (vm.status.runner.id > 0) RETURN_IF_ERROR(gh->DeleteRunner(vm.status.runner.id));
+  ASSIGN_OR_RETURN(auto runners, gh->ListRunners(name));
+  for (const auto& r : runners) RETURN_IF_ERROR(gh->DeleteRunner(r.id));
+  op.Event(vm.meta, "RunnerVM", "Normal", "Deregistered",
+           "runner " + name + " is no longer registered at GitHub");
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
   OperatorImpl& op = *op_;
   auto obj = op.vms_->Get(req.Key());
@@ -400,26 +414,16 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
       (*c.mutable_bool_params())["force"] = true;
       (void)op.o_.hub->SendCommand(vm.meta.name, c);
     }
-    if (!pool) {
-      return absl::FailedPreconditionError("RunnerVM " + vm.meta.Key() + ": pool " +
-                                           vm.spec.pool_name +
-                                           " is gone; its runner cannot be deregistered");
+    // Never sent a registration: GitHub has no runner of it.
+    const bool never_registered = vm.status.registrations == 0 && vm.status.runner.id == 0;
+    if (!never_registered) {
+      if (!pool) {
+        return absl::FailedPreconditionError("RunnerVM " + vm.meta.Key() + ": pool " +
+                                             vm.spec.pool_name +
+                                             " is gone; its runner cannot be deregistered");
+      }
+      RETURN_IF_ERROR(DeregisterRunner(op, *pool, vm));
     }
-    ASSIGN_OR_RETURN(auto gh, op.github_->For(*pool));
-    const std::string name = RunnerName(*pool, vm);
-    if (vm.status.runner.id > 0) {
-      auto s = gh->DeleteRunner(vm.status.runner.id);
-      if (github::IsRunnerBusy(s)) return ctrl::Result{std::chrono::seconds(15)};
-      RETURN_IF_ERROR(s);
-    }
-    ASSIGN_OR_RETURN(auto runners, gh->ListRunners(name));
-    for (const auto& r : runners) {
-      auto s = gh->DeleteRunner(r.id);
-      if (github::IsRunnerBusy(s)) return ctrl::Result{std::chrono::seconds(15)};
-      RETURN_IF_ERROR(s);
-    }
-    op.Event(vm.meta, "RunnerVM", "Normal", "Deregistered",
-             "runner " + name + " is no longer registered at GitHub");
     auto patch = RemoveFinalizerPatch(vm.meta, api::kFinalizer);
     auto r = op.o_.kube->Patch(kube::RunnerVMs(), vm.meta.ns, vm.meta.name, kube::PatchType::kJson,
                                patch);
@@ -427,7 +431,6 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
     op.outcomes_.Forget(req.Key());
     return ctrl::Result{};
   }
-
   if (!vm.meta.HasFinalizer(api::kFinalizer)) {
     auto r = op.o_.kube->Patch(kube::RunnerVMs(), vm.meta.ns, vm.meta.name, kube::PatchType::kJson,
                                AddFinalizerPatch(vm.meta, api::kFinalizer));

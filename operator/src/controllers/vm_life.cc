@@ -15,9 +15,8 @@ VmLife DeriveLife(const api::RunnerVM& vm, const std::optional<AgentInfo>& agent
   }
   if (!agent || !agent->connected) {
     if (agent && agent->miglet_state == "shutting_down") return VmLife::kGone;
-    if (vm.spec.desired_state == api::DesiredState::kShutdown && seen_before) {
-      return VmLife::kGone;
-    }
+    // To be shut down, and no agent to tell (it went, or never came): nothing to wait for.
+    if (vm.spec.desired_state == api::DesiredState::kShutdown) return VmLife::kGone;
     if (agent && agent->lost) return VmLife::kLost;
     // Seen before and now disconnected: not lost until the heartbeat timeout says so (the hub
     // marks it), so it is still where it was last seen.

@@ -52,6 +52,9 @@ TEST(VmLifeTest, LostAndGone) {
   EXPECT_EQ(DeriveLife(Vm(D::kShutdown), Agent("shutting_down", false), Pod("Running")),
             VmLife::kGone);
   EXPECT_EQ(DeriveLife(Vm(D::kShutdown), std::nullopt, std::nullopt), VmLife::kGone);
+  // Never connected, and now to be shut down: nothing to wait for.
+  EXPECT_EQ(DeriveLife(Vm(D::kShutdown, /*seen=*/false), std::nullopt, Pod("Pending")),
+            VmLife::kGone);
   // Disconnected for a moment (a controller restart, a network blip): where it was.
   EXPECT_EQ(DeriveLife(Vm(), Agent("job_running", false, false, "b"), Pod("Running")),
             VmLife::kBusy);

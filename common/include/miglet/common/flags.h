@@ -19,6 +19,10 @@ class FlagSet {
   void Value(const std::string& name, const std::string& value_name, const std::string& help,
              std::function<absl::Status(const std::string&)> set);
   void Bool(const std::string& name, const std::string& help, std::function<void()> set);
+  // A boolean that is given as --name (true) or --name=true|false; `set` gets "" for the
+  // former.
+  void OptionalValue(const std::string& name, const std::string& help,
+                     std::function<absl::Status(const std::string&)> set);
 
   // Parses argv[1..]. Positional arguments are refused.
   absl::Status Parse(int argc, char** argv);
@@ -34,6 +38,7 @@ class FlagSet {
     std::string name, value_name, help;
     bool takes_value;
     std::function<absl::Status(const std::string&)> set;
+    bool optional_value = false;
   };
   std::string program_, summary_;
   std::vector<Flag> flags_;

@@ -12,6 +12,10 @@ namespace miglet {
 // it: take the set before opening, and again after.
 std::set<int> ListeningTcpPorts();
 
+// A TCP port free on `host` right now (bound to port 0 and released), for a library that
+// keys its listeners by the port asked for (cpprestsdk cannot have two listeners on port 0).
+absl::StatusOr<int> PickFreePort(const std::string& host);
+
 // "host:port" -> (host, port). Port must be 0..65535.
 absl::StatusOr<std::pair<std::string, int>> SplitHostPort(std::string_view hostport);
 
