@@ -361,7 +361,8 @@ Json EncodeStatus(const RunnerPoolStatus& s) {
 }
 
 Json EncodeStatus(const RunnerVMStatus& s) {
-  Json st = {{"observedGeneration", s.observed_generation}, {"phase", s.phase}};
+  Json st = {{"observedGeneration", s.observed_generation}};
+  if (!s.phase.empty()) st["phase"] = s.phase;  // an enum: "" is not one of its values
   st["agent"] = {{"connected", s.agent.connected},
                  {"version", s.agent.version},
                  {"state", s.agent.state},
