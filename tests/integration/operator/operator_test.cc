@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <unistd.h>
 
+#include <set>
+
 #include "../agent_process.h"
 #include "../github/standin.h"
 #include "../kube/common.h"
@@ -31,7 +33,8 @@ class OperatorTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     ASSERT_TRUE(C().InstallCrds().ok());
     client_ = C().Client();
-    auto s = StandIn::Start(dir_ / "standin");
+    // A runner killed with its machine goes offline at GitHub after a few seconds, not 30.
+    auto s = StandIn::Start(dir_ / "standin", "--session-idle 3s");
     ASSERT_TRUE(s.ok()) << s.status();
     standin_ = std::move(*s);
     ASSERT_TRUE(SecretsIn(*client_, NS())
@@ -197,6 +200,92 @@ TEST_F(OperatorTest, ExternalPoolFollowsKubectlScaleAndNeverKillsAJob) {
   ASSERT_TRUE(Scale("ext", 0).ok());
   ASSERT_TRUE(Eventually([&] { return StandinRunners().empty(); }))
       << standin_->State().dump() << Logs();
+}
+
+TEST_F(OperatorTest, PodPoolMakesItsPodsAndReplacesLostOnes) {
+  Json pool = {
+      {"apiVersion", "miglet.dev/v1alpha1"},
+      {"kind", "RunnerPool"},
+      {"metadata", {{"name", "pods"}}},
+      {"spec",
+       {{"replicas", 2},
+        {"github", {{"url", standin_->url() + "/acme"}, {"tokenSecretRef", {{"name", "gh"}}}}},
+        {"scaleDown", {{"drainTimeoutSeconds", 900}}}}}};
+  ASSERT_TRUE(client_->Create(RunnerPools(), NS(), pool).ok());
+  auto pods = [&] {
+    auto l = client_->List(Pods(), NS(), {.label_selector = "miglet.dev/pool=pods"});
+    std::vector<Json> out;
+    if (l.ok()) {
+      for (auto& p : l->items) {
+        if (!p["metadata"].contains("deletionTimestamp")) out.push_back(p);
+      }
+    }
+    return out;
+  };
+  ASSERT_TRUE(Eventually([&] { return pods().size() == 2; })) << Logs();
+  // The Pod as the pod provider builds it (no node runs it here: it stays Pending).
+  const Json pod = pods()[0];
+  const std::string name = pod["metadata"]["name"];
+  EXPECT_EQ(pod["metadata"]["ownerReferences"][0]["kind"], "RunnerVM");
+  EXPECT_EQ(pod["metadata"]["ownerReferences"][0]["name"], name);
+  EXPECT_EQ(pod["spec"]["terminationGracePeriodSeconds"], 930);
+  EXPECT_EQ(pod["spec"]["initContainers"][0]["command"][1], "--install");
+  EXPECT_EQ(pod["spec"]["containers"][0]["image"], "ghcr.io/actions/actions-runner:latest");
+  bool endpoint = false;
+  for (const auto& e : pod["spec"]["containers"][0]["env"]) {
+    if (e["name"] == "MIGLET_CONTROLLER_GRPC_ENDPOINT") {
+      endpoint = e["value"] == "127.0.0.1:" + std::to_string(hub_->grpc_port());
+    }
+  }
+  EXPECT_TRUE(endpoint);
+  auto vm = Vm(name);
+  EXPECT_EQ(vm["status"]["podName"], name);
+  EXPECT_EQ(vm["status"]["phase"], "Pending");
+
+  // A pod that fails (set through the API, as a kubelet would) is lost and replaced.
+  ASSERT_TRUE(client_
+                  ->Patch(Pods(), NS(), name, PatchType::kMerge,
+                          {{"status", {{"phase", "Failed"}}}}, "status")
+                  .ok());
+  ASSERT_TRUE(Eventually([&] {
+    auto p = pods();
+    return p.size() == 2 && std::none_of(p.begin(), p.end(), [&](const Json& x) {
+             return x["metadata"]["name"] == name;
+           });
+  })) << Logs();
+  EXPECT_TRUE(Vm(name).is_null() || Vm(name)["metadata"].contains("deletionTimestamp"));
+  // A pod that vanishes is replaced too.
+  const std::string other = pods()[0]["metadata"]["name"];
+  ASSERT_TRUE(client_->Delete(Pods(), NS(), other, {.grace_period_seconds = 0}).ok());
+  ASSERT_TRUE(Eventually([&] {
+    auto p = pods();
+    return p.size() == 2 && std::none_of(p.begin(), p.end(), [&](const Json& x) {
+             return x["metadata"]["name"] == other;
+           });
+  })) << Logs();
+  // Events for a person's `kubectl describe`.
+  auto events = client_->ListAll(Events(), NS());
+  ASSERT_TRUE(events.ok());
+  std::set<std::string> reasons;
+  for (const auto& e : events->items) reasons.insert(e.value("reason", ""));
+  EXPECT_TRUE(reasons.count("ScaledUp"));
+  EXPECT_TRUE(reasons.count("PodCreated"));
+  EXPECT_TRUE(reasons.count("AgentLost"));
+}
+
+TEST_F(OperatorTest, ARunnerVmDeletedWhileItsAgentIsDeadIsDeregisteredAnyway) {
+  ExternalPool("ext", 1);
+  auto& m = Machine("dead", "ext");
+  ASSERT_TRUE(Eventually([&] { return StandinRunners("online").size() == 1; })) << Logs();
+  // The machine dies: no agent, no runner process (its process group is killed too).
+  m.Kill(SIGKILL);
+  agents_.clear();
+  ASSERT_TRUE(
+      Eventually([&] { return StandinRunners("offline").size() == 1; }, std::chrono::seconds(90)))
+      << standin_->State().dump();
+  ASSERT_TRUE(client_->Delete(RunnerVMs(), NS(), "dead").ok());
+  ASSERT_TRUE(Eventually([&] { return StandinRunners().empty(); })) << Logs();
+  ASSERT_TRUE(Eventually([&] { return Vm("dead").is_null(); }));
 }
 
 }  // namespace
