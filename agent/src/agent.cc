@@ -63,6 +63,16 @@ Agent::Agent(AgentConfig config, std::string version, std::shared_ptr<Clock> clo
   dispatcher_.Register("register_runner",
                        [this](const commands::Command& c) { return Register(c); });
   dispatcher_.Register("drain", [this](const commands::Command& c) { return Drain(c); });
+  // A drain or shutdown does not wait behind a registration that waits for its runner: it cuts
+  // that wait short at once (the registration fails, the runner is stopped), then runs.
+  dispatcher_.OnArrival([this](const commands::Command& c) {
+    if (c.type() != "drain" && c.type() != "shutdown") return;
+    {
+      std::lock_guard l(mu_);
+      preempted_ = true;
+    }
+    cv_.notify_all();
+  });
   dispatcher_.Register("shutdown", [this](const commands::Command& c) { return Shutdown(c); });
   dispatcher_.Register("update_config", [this](const commands::Command& c) {
     return ApplyUpdateConfig(c, &config_, client_.get());
@@ -166,6 +176,10 @@ commands::CommandAck Agent::Register(const commands::Command& cmd) {
                    "register_runner needs string_params runner_url and registration_token, or "
                    "jit_config");
   }
+  {
+    std::lock_guard l(mu_);
+    preempted_ = false;  // only what arrives from now on cuts this registration short
+  }
   SetState(AgentState::kRegisteringRunner, "register_runner " + cmd.id());
   auto fail = [&](const std::string& why) {
     SetState(AgentState::kReady, "registration failed");
@@ -181,13 +195,26 @@ commands::CommandAck Agent::Register(const commands::Command& cmd) {
     runner_exited_ = false;
     registration_ = reg;
   }
+  // A drain or shutdown that arrived while config.sh ran: do not start the runner at all.
+  bool preempted;
+  {
+    std::lock_guard l(mu_);
+    preempted = preempted_;
+  }
+  if (preempted) return fail("interrupted by a drain or shutdown before the runner started");
   if (auto st = runner_->Start(reg); !st.ok()) return fail(std::string(st.message()));
   if (runner_->restarts() > 0) runner_restarts_->Increment();
   bool listening;
   {
     std::unique_lock l(mu_);
-    cv_.wait_for(l, config_.register_timeout, [&] { return listening_ || runner_exited_; });
+    cv_.wait_for(l, config_.register_timeout,
+                 [&] { return listening_ || runner_exited_ || preempted_; });
     listening = listening_;
+    preempted = preempted_ && !listening_;
+  }
+  if (preempted) {
+    (void)runner_->Stop(std::chrono::seconds(5), /*force=*/true);
+    return fail("interrupted by a drain or shutdown while waiting for the runner to listen");
   }
   if (!listening) {
     (void)runner_->Stop(std::chrono::seconds(5), /*force=*/true);

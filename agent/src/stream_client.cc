@@ -213,6 +213,7 @@ class StreamClientImpl final : public StreamClient {
   // Not under mu_.
   void EnqueueCommand(const commands::Command& cmd) {
     metrics_.CommandReceived(cmd.type());
+    handler_->Preempt(cmd);
     {
       std::lock_guard l(mu_);
       commands_.push_back(cmd);

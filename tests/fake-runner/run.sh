@@ -224,8 +224,12 @@ fi
 echo "√ Connected to GitHub"
 echo
 echo "Current runner version: '2.321.0'"
-echo "$(ts): Listening for Jobs"
 echo $$ >"$FAKE/run.pid"
+# A test can hold the runner before it listens (the file _fake/hold-listen), as a real one
+# that is slow to reach GitHub would be.
+trap 'echo "Exiting..."; exit 0' INT
+while [[ -e $FAKE/hold-listen ]]; do sleep 0.05; done
+echo "$(ts): Listening for Jobs"
 
 # The orders are read by a background child, so that this shell sits in `wait`, which a
 # trapped SIGINT interrupts (a blocked `read` would not be, and a read with a timeout can lose

@@ -237,6 +237,40 @@ TEST_F(AgentLifecycleTest, TheSameMachineTakesANewRunnerAfterTheLastOneIsDone) {
   EXPECT_THAT(again.message, HasSubstr("only be registered from ready"));
 }
 
+// A drain does not wait behind a registration that waits for its runner: it cuts it short.
+TEST_F(AgentLifecycleTest, ADrainCutsAWaitingRegistrationShort) {
+  StartAgent();
+  fs::create_directories(dir_ / "runner" / "_fake");
+  std::ofstream(dir_ / "runner" / "_fake" / "hold-listen") << "\n";  // run.sh will not listen
+  std::optional<CommandResult> reg;
+  std::mutex m;
+  ASSERT_TRUE(hub_->hub()
+                  .SendCommand("vm-1", Register(false),
+                               [&](const CommandResult& r) {
+                                 {
+                                   std::lock_guard l(m);
+                                   reg = r;
+                                 }
+                                 signal_.Notify();
+                               })
+                  .ok());
+  ASSERT_TRUE(signal_.Await([&] {
+    return State() == "registering_runner" && agent_->RunnerAlive();
+  })) << agent_->Log();
+  commands::Command drain;
+  drain.set_type("drain");
+  auto d = Send(drain);
+  EXPECT_TRUE(d.success) << d.message;
+  {
+    std::lock_guard l(m);
+    ASSERT_TRUE(reg.has_value());
+    EXPECT_FALSE(reg->success);
+    EXPECT_THAT(reg->message, HasSubstr("interrupted by a drain or shutdown"));
+  }
+  EXPECT_TRUE(signal_.Await([&] { return State() == "draining" && !agent_->RunnerAlive(); }))
+      << agent_->Log();
+}
+
 TEST_F(AgentLifecycleTest, SigtermDuringAJobLetsItFinishThenShutsDown) {
   StartAgent("shutdown:\n  grace_period: 60s\n  force_after: 90s\n");
   RegisterAndListen(/*ephemeral=*/false);

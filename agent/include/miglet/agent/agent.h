@@ -86,6 +86,7 @@ class Agent {
   bool drain_reported_ = false;
   bool exit_requested_ = false;
   bool terminating_ = false;
+  bool preempted_ = false;  // a drain or shutdown arrived during a registration
   std::thread terminator_;
 };
 

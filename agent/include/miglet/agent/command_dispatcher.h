@@ -18,10 +18,16 @@ class CommandDispatcher final : public CommandHandler {
   using Fn = std::function<commands::CommandAck(const commands::Command&)>;
 
   void Register(const std::string& type, Fn fn) { handlers_[type] = std::move(fn); }
+  // Told of every command as it arrives (CommandHandler::Preempt); must not block.
+  void OnArrival(std::function<void(const commands::Command&)> fn) { arrival_ = std::move(fn); }
   commands::CommandAck Handle(const commands::Command& cmd) override;
+  void Preempt(const commands::Command& cmd) override {
+    if (arrival_) arrival_(cmd);
+  }
 
  private:
   std::map<std::string, Fn> handlers_;
+  std::function<void(const commands::Command&)> arrival_;
 };
 
 }  // namespace miglet

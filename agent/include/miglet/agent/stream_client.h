@@ -52,6 +52,10 @@ class CommandHandler {
  public:
   virtual ~CommandHandler() = default;
   virtual commands::CommandAck Handle(const commands::Command& cmd) = 0;
+  // Called as soon as a command arrives, before it waits its turn, on a receiving thread: must
+  // not block. Lets a drain or shutdown cut short a command that is waiting (a
+  // register_runner waiting for its runner to listen).
+  virtual void Preempt(const commands::Command& cmd) {}
 };
 
 // Fills a heartbeat (state, runner, job, health); vm/pool/org and timestamp are set by the
