@@ -21,6 +21,7 @@
 #include "miglet/operator/ctrl/manager.h"
 #include "miglet/operator/deferred_hub.h"
 #include "miglet/operator/kube/config.h"
+#include "miglet/operator/kube/instrumented_client.h"
 #include "spdlog/spdlog.h"
 
 namespace miglet {
@@ -200,7 +201,9 @@ int Run(int argc, char** argv) {
       spdlog::error("Kubernetes client: {}", client.status().ToString());
       return 1;
     }
-    std::shared_ptr<kube::KubeClient> kc(std::move(*client));
+    // Every API request is counted (mig_controller_kube_requests_total).
+    std::shared_ptr<kube::KubeClient> kc = kube::InstrumentKubeClient(
+        std::shared_ptr<kube::KubeClient>(std::move(*client)), *registry);
     ctrl::ManagerOptions mo;
     mo.client = kc;
     mo.ns = cfg.watch_namespace;
