@@ -2,6 +2,10 @@
 // vm_life, vm_plan, vm_status and pod_builder.
 #include "miglet/operator/controllers/operator.h"
 
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
 #include <map>
 #include <mutex>
 #include <random>
@@ -222,6 +226,42 @@ class OperatorImpl final : public Operator {
     github_ =
         std::make_unique<GitHubClients>(o_.kube, o_.github_tls, o_.github_factory, gm, o_.clock);
     events_ = kube::MakeEventRecorder(o_.kube, "mig-controller", "", o_.clock);
+    if (o_.registry) {
+      runners_ = &prometheus::BuildGauge()
+                      .Name("mig_controller_pool_runners")
+                      .Help("A pool's runners: desired, serving, ready, idle, busy, draining, lost")
+                      .Register(*o_.registry);
+      phases_ = &prometheus::BuildGauge()
+                     .Name("mig_controller_runnervms")
+                     .Help("RunnerVMs by pool and phase")
+                     .Register(*o_.registry);
+    }
+  }
+
+  // The pool's gauges. Phases no RunnerVM is in any more are removed.
+  void RecordPool(const api::RunnerPool& pool, const std::map<std::string, double>& runners,
+                  const std::map<std::string, double>& phases) {
+    if (runners_ == nullptr) return;
+    std::lock_guard l(metrics_mu_);
+    for (const auto& [state, v] : runners) {
+      runners_->Add({{"namespace", pool.meta.ns}, {"pool", pool.meta.name}, {"state", state}})
+          .Set(v);
+    }
+    auto& shown = phase_series_[pool.meta.Key()];
+    for (auto it = shown.begin(); it != shown.end();) {
+      if (phases.count(*it)) {
+        ++it;
+        continue;
+      }
+      phases_->Remove(
+          &phases_->Add({{"namespace", pool.meta.ns}, {"pool", pool.meta.name}, {"phase", *it}}));
+      it = shown.erase(it);
+    }
+    for (const auto& [phase, v] : phases) {
+      phases_->Add({{"namespace", pool.meta.ns}, {"pool", pool.meta.name}, {"phase", phase}})
+          .Set(v);
+      shown.insert(phase);
+    }
   }
 
   absl::Status Init() {
@@ -344,6 +384,36 @@ class OperatorImpl final : public Operator {
     return p;
   }
 
+  absl::Status EnsureBusyPdb(const api::RunnerPool& pool) {
+    {
+      std::lock_guard l(pdb_mu_);
+      if (pdbs_.count(pool.meta.uid)) return absl::OkStatus();
+    }
+    const std::string name = pool.meta.name + "-busy";
+    Json pdb = {{"apiVersion", "policy/v1"},
+                {"kind", "PodDisruptionBudget"},
+                {"metadata",
+                 {{"name", name},
+                  {"namespace", pool.meta.ns},
+                  {"labels", {{api::kPoolLabel, pool.meta.name}}},
+                  {"ownerReferences",
+                   {{{"apiVersion", api::kGroupVersion},
+                     {"kind", "RunnerPool"},
+                     {"name", pool.meta.name},
+                     {"uid", pool.meta.uid},
+                     {"controller", true},
+                     {"blockOwnerDeletion", true}}}}}},
+                {"spec",
+                 {{"maxUnavailable", 0},
+                  {"selector",
+                   {{"matchLabels", {{api::kPoolLabel, pool.meta.name}, {kBusyLabel, "true"}}}}}}}};
+    auto r = o_.kube->Create(kube::PodDisruptionBudgets(), pool.meta.ns, pdb);
+    if (!r.ok() && !kube::IsAlreadyExists(r.status())) return r.status();
+    std::lock_guard l(pdb_mu_);
+    pdbs_.insert(pool.meta.uid);
+    return absl::OkStatus();
+  }
+
   std::optional<AgentInfo> AgentOf(const api::RunnerVM& vm) {
     return o_.hub->GetAgent(vm.meta.name);
   }
@@ -370,6 +440,12 @@ class OperatorImpl final : public Operator {
   Outcomes outcomes_;
   std::unique_ptr<GitHubClients> github_;
   std::unique_ptr<kube::EventRecorder> events_;
+  prometheus::Family<prometheus::Gauge>* runners_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* phases_ = nullptr;
+  std::mutex metrics_mu_;
+  std::map<std::string, std::set<std::string>> phase_series_;  // pool key -> phases shown
+  std::mutex pdb_mu_;
+  std::set<std::string> pdbs_;  // pools (uid) whose busy PDB exists
   std::mutex sweep_mu_;
   std::map<std::string, MonoTime> last_sweep_;
 };
@@ -387,6 +463,22 @@ absl::Status DeregisterRunner(OperatorImpl& op, const api::RunnerPool& pool,
   for (const auto& r : runners) RETURN_IF_ERROR(gh->DeleteRunner(r.id));
   op.Event(vm.meta, "RunnerVM", "Normal", "Deregistered",
            "runner " + name + " is no longer registered at GitHub");
+  return absl::OkStatus();
+}
+
+// A RunnerVM's status is written with the resourceVersion it was derived from: a write
+// derived from a cache that has not yet seen this controller's last write (a runner's id, the
+// registration count) is refused with a conflict, and the reconcile runs again on fresh data,
+// so nothing written is undone.
+absl::Status WriteVmStatus(kube::ResourceClient& vms, api::RunnerVM& vm,
+                           const api::RunnerVMStatus& st) {
+  Json patch = api::EncodeStatus(st);
+  if (!vm.meta.resource_version.empty()) {
+    patch["metadata"] = {{"resourceVersion", vm.meta.resource_version}};
+  }
+  ASSIGN_OR_RETURN(Json written, vms.MergePatchStatus(vm.meta.name, patch));
+  vm.meta.resource_version = written["metadata"].value("resourceVersion", "");
+  vm.status = st;
   return absl::OkStatus();
 }
 
@@ -413,6 +505,14 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
       c.set_type("shutdown");
       (*c.mutable_bool_params())["force"] = true;
       (void)op.o_.hub->SendCommand(vm.meta.name, c);
+    }
+    // Its Pod goes with it now, not when the garbage collector gets to it.
+    if (pool && pool->spec.provider == api::Provider::kPod) {
+      if (auto pod = op.pods_->Get(req.Key());
+          pod && !(*pod)["metadata"].contains("deletionTimestamp")) {
+        auto s = kube::PodsIn(*op.o_.kube, vm.meta.ns).Delete(vm.meta.name);
+        if (!s.ok() && !kube::IsNotFound(s)) return s;
+      }
     }
     // Never sent a registration: GitHub has no runner of it.
     const bool never_registered = vm.status.registrations == 0 && vm.status.runner.id == 0;
@@ -459,6 +559,21 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
 
   const VmLife life = DeriveLife(vm, agent, op.PodOf(*pool, vm));
 
+  // A busy runner's Pod is protected from voluntary eviction (kubectl drain, the cluster
+  // autoscaler): its miglet.dev/busy label follows the job, and the pool's PDB allows no
+  // disruption of busy pods, while idle ones may go.
+  if (pool->spec.provider == api::Provider::kPod) {
+    if (auto pod = op.pods_->Get(vm.meta.Key())) {
+      const std::string want = life == VmLife::kBusy ? "true" : "false";
+      const auto& labels = (*pod)["metadata"].value("labels", Json::object());
+      if (labels.value(kBusyLabel, "") != want) {
+        auto r = kube::PodsIn(*op.o_.kube, vm.meta.ns)
+                     .MergePatch(vm.meta.name, {{"metadata", {{"labels", {{kBusyLabel, want}}}}}});
+        if (!r.ok() && !kube::IsNotFound(r.status())) return r.status();
+      }
+    }
+  }
+
   // The next command.
   const VmCommand cmd = PlanVmCommand(vm, *pool, agent, now);
   if (cmd.kind != VmCommand::Kind::kNone) {
@@ -470,11 +585,16 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
       case VmCommand::Kind::kRegister: {
         ASSIGN_OR_RETURN(auto gh, op.github_->For(*pool));
         const std::string name = RunnerName(*pool, vm);
-        // The count goes up before the command goes out: every registration keeps its own id.
-        ++vm.status.registrations;
+        // The count goes up before GitHub is asked: every registration keeps its own command
+        // id, and a reconcile from a stale cache is refused here, before it costs a runner.
+        api::RunnerVMStatus counted = vm.status;
+        ++counted.registrations;
+        RETURN_IF_ERROR(WriteVmStatus(vms, vm, counted));
         sp["runner_name"] = name;
         for (const auto& l : pool->spec.runner.labels) c.add_string_array_params(l);
         if (pool->spec.runner.ephemeral) {
+          // A leftover of the same name (an earlier try whose id was never kept) is replaced
+          // by the client when it is offline and idle.
           ASSIGN_OR_RETURN(int64_t group, gh->RunnerGroupId(pool->spec.github.runner_group));
           ASSIGN_OR_RETURN(auto jit,
                            gh->GenerateJitConfig({.name = name,
@@ -482,18 +602,20 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
                                                   .labels = pool->spec.runner.labels,
                                                   .work_folder = pool->spec.runner.work_folder}));
           // The runner's id is kept before the agent hears of it: whatever happens next, the
-          // finalizer can delete it by id.
-          api::RunnerVMStatus st = vm.status;
-          st.runner.name = name;
-          st.runner.id = jit.runner.id;
-          st.runner.ephemeral = true;
-          auto w = vms.MergePatchStatus(vm.meta.name, api::EncodeStatus(st));
-          if (!w.ok()) return w.status();
-          vm.status = std::move(st);
+          // finalizer can delete it by id. Only what was just learnt is written, so this write
+          // needs no precondition.
+          ASSIGN_OR_RETURN(
+              Json written,
+              vms.MergePatchStatus(
+                  vm.meta.name,
+                  {{"status",
+                    {{"runner", {{"name", name}, {"id", jit.runner.id}, {"ephemeral", true}}}}}}));
+          vm.meta.resource_version = written["metadata"].value("resourceVersion", "");
+          vm.status.runner.name = name;
+          vm.status.runner.id = jit.runner.id;
+          vm.status.runner.ephemeral = true;
           sp["jit_config"] = jit.encoded_jit_config;
         } else {
-          auto w = vms.MergePatchStatus(vm.meta.name, api::EncodeStatus(vm.status));
-          if (!w.ok()) return w.status();
           ASSIGN_OR_RETURN(auto token, gh->CreateRegistrationToken());
           sp["registration_token"] = token.token;
           sp["runner_url"] = gh->scope().url;
@@ -571,8 +693,8 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
         op.Event(vm.meta, "RunnerVM", "Normal", "Registered", "runner " + st.runner.name);
       }
     }
-    auto w = vms.MergePatchStatus(vm.meta.name, api::EncodeStatus(st));
-    if (!w.ok() && !kube::IsNotFound(w.status())) return w.status();
+    auto w = WriteVmStatus(vms, vm, st);
+    if (!w.ok() && !kube::IsNotFound(w)) return w;
   }
   // Back when the refresh is due (last-seen), sooner after a failed registration (it is tried
   // again after a pause).
@@ -620,6 +742,9 @@ absl::StatusOr<ctrl::Result> PoolReconciler::Reconcile(const ctrl::Request& req)
     if (!r.ok()) return r.status();
     return ctrl::Result{};
   }
+
+  // Pod pools: a PodDisruptionBudget that lets no busy runner pod be evicted.
+  if (pool.spec.provider == api::Provider::kPod) RETURN_IF_ERROR(op.EnsureBusyPdb(pool));
 
   // External machines whose agents are connected but have no RunnerVM yet (they connected
   // before this pool was seen): adopted here, level-triggered.
@@ -725,6 +850,17 @@ absl::StatusOr<ctrl::Result> PoolReconciler::Reconcile(const ctrl::Request& req)
                     {"Degraded", lost > 0 ? "True" : "False", lost > 0 ? "AgentsLost" : "Healthy",
                      std::to_string(lost) + " agents lost", "", pool.meta.generation},
                     now);
+  std::map<std::string, double> phase_counts;
+  for (const auto& vm : vms) phase_counts[vm.status.phase.empty() ? "Pending" : vm.status.phase]++;
+  op.RecordPool(pool,
+                {{"desired", pool.spec.replicas},
+                 {"serving", counts.serving},
+                 {"ready", counts.ready},
+                 {"idle", counts.idle},
+                 {"busy", counts.busy},
+                 {"draining", draining},
+                 {"lost", lost}},
+                phase_counts);
   if (api::EncodeStatus(st) != api::EncodeStatus(pool.status)) {
     auto w = op.o_.kube->Patch(kube::RunnerPools(), pool.meta.ns, pool.meta.name,
                                kube::PatchType::kMerge, api::EncodeStatus(st), "status");

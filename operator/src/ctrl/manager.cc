@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 
+#include "miglet/operator/kube/errors.h"
 #include "miglet/operator/kube/work_queue.h"
 #include "spdlog/spdlog.h"
 
@@ -127,7 +128,14 @@ class Controller {
     if (!r.ok()) {
       out.ok = false;
       result = "error";
-      spdlog::warn("controller {}: reconcile {}: {}", opts_.name, key, r.status().ToString());
+      if (kube::IsConflict(r.status())) {
+        // A write derived from an object that changed since it was read: expected now and then
+        // (a cache a moment behind); the retry reads the new one.
+        spdlog::debug("controller {}: reconcile {}: {}; retried", opts_.name, key,
+                      r.status().ToString());
+      } else {
+        spdlog::warn("controller {}: reconcile {}: {}", opts_.name, key, r.status().ToString());
+      }
     } else if (r->requeue_after > Duration::zero()) {
       out.requeue_after = r->requeue_after;
       result = "requeue_after";

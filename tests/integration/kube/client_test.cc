@@ -138,6 +138,23 @@ TEST(KubeClientTest, StatusAndScaleSubresources) {
   auto put = c->Update(RunnerPools(), NS(), put_scale, "scale");
   ASSERT_TRUE(put.ok()) << put.status();
   EXPECT_EQ((*pools.Get("scaled"))["spec"]["replicas"], 2);
+
+  // A status merge patch that carries the resourceVersion it was derived from is refused when
+  // the object changed since (the operator's status writes rely on this).
+  const std::string rv = ResourceVersionOf(*pools.Get("scaled"));
+  ASSERT_TRUE(pools.MergePatchStatus("scaled", {{"status", {{"readyReplicas", 1}}}}).ok());
+  auto stale_patch = pools.MergePatchStatus(
+      "scaled", {{"metadata", {{"resourceVersion", rv}}}, {"status", {{"readyReplicas", 3}}}});
+  ASSERT_FALSE(stale_patch.ok());
+  EXPECT_TRUE(IsConflict(stale_patch.status())) << stale_patch.status();
+  auto fresh = pools.Get("scaled");
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ((*fresh)["status"]["readyReplicas"], 1);
+  auto fresh_patch = pools.MergePatchStatus(
+      "scaled", {{"metadata", {{"resourceVersion", ResourceVersionOf(*fresh)}}},
+                 {"status", {{"readyReplicas", 0}}}});
+  ASSERT_TRUE(fresh_patch.ok()) << fresh_patch.status();
+  EXPECT_EQ((*fresh_patch)["status"]["readyReplicas"], 0);
 }
 
 TEST(KubeClientTest, StaleUpdateIsA409Conflict) {

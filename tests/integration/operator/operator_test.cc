@@ -2,6 +2,7 @@
 // runner) and GitHub played by the stand-in: external pools scaled with kubectl, jobs that
 // survive a scale-down, nothing left registered.
 #include <gmock/gmock.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <set>
@@ -144,11 +145,12 @@ class OperatorTest : public ::testing::Test {
 };
 
 TEST_F(OperatorTest, ExternalPoolFollowsKubectlScaleAndNeverKillsAJob) {
+  const std::vector<std::string> machines = {"m1", "m2", "m3", "m4", "m5"};
   ExternalPool("ext", 0);
-  for (const char* m : {"m1", "m2", "m3"}) Machine(m, "ext");
+  for (const auto& m : machines) Machine(m, "ext");
   // Adopted as RunnerVMs, spares with no runner.
   ASSERT_TRUE(Eventually([&] {
-    for (const char* m : {"m1", "m2", "m3"}) {
+    for (const auto& m : machines) {
       if (Vm(m).is_null()) return false;
     }
     return true;
@@ -156,28 +158,45 @@ TEST_F(OperatorTest, ExternalPoolFollowsKubectlScaleAndNeverKillsAJob) {
   EXPECT_EQ(Vm("m1")["spec"]["desiredState"], "Drained");
   EXPECT_EQ(Vm("m1")["metadata"]["ownerReferences"][0]["name"], "ext");
   EXPECT_TRUE(StandinRunners().empty());
+  auto desired = [&](const std::string& state) {
+    int n = 0;
+    for (const auto& m : machines) n += Vm(m)["spec"].value("desiredState", "") == state;
+    return n;
+  };
 
-  // kubectl scale 0 -> 2: two machines get registered runners.
-  ASSERT_TRUE(Scale("ext", 2).ok());
-  ASSERT_TRUE(Eventually([&] { return StandinRunners("online").size() == 2; }))
-      << Logs() << standin_->State().dump();
-  ASSERT_TRUE(Eventually([&] {
-    auto p = client_->Get(RunnerPools(), NS(), "ext");
-    return p.ok() && (*p)["status"].value("readyReplicas", 0) == 2;
-  }));
+  // kubectl scale 0 -> 3 -> 5: as many machines get registered runners.
+  for (int n : {3, 5}) {
+    ASSERT_TRUE(Scale("ext", n).ok());
+    ASSERT_TRUE(Eventually([&] { return StandinRunners("online").size() == size_t(n); }))
+        << n << "\n"
+        << Logs() << standin_->State().dump();
+    ASSERT_TRUE(Eventually([&] {
+      auto p = client_->Get(RunnerPools(), NS(), "ext");
+      return p.ok() && (*p)["status"].value("readyReplicas", 0) == n;
+    }));
+    EXPECT_EQ(desired("Running"), n);
+  }
 
-  // A job on each, then scale to 0 while they run: both finish, neither is cut short.
+  // A job on two runners, then scale 5 -> 1 -> 0 while they run: the idle ones go first, then
+  // the busy ones are drained, and both jobs finish; neither is cut short.
   standin_->QueueJob("org:acme", "build-1", {"linux"});
   standin_->QueueJob("org:acme", "build-2", {"linux"});
   ASSERT_TRUE(Eventually([&] { return Jobs("running").size() == 2; })) << standin_->State().dump();
+  ASSERT_TRUE(Scale("ext", 1).ok());
+  ASSERT_TRUE(Eventually([&] { return desired("Drained") == 4; }));
+  // The one left running is busy: idle runners were drained before it.
+  std::string kept;
+  for (const auto& m : machines) {
+    if (Vm(m)["spec"].value("desiredState", "") == "Running") kept = m;
+  }
+  ASSERT_TRUE(Eventually([&] { return StandinRunners("online").size() == 2; }))
+      << standin_->State().dump() << Logs();
+  for (const auto& r : StandinRunners()) EXPECT_TRUE(r.value("busy", false)) << r.dump();
+  EXPECT_TRUE(StandinRunners().size() == 2 && (StandinRunners()[0]["name"] == "ext-" + kept ||
+                                               StandinRunners()[1]["name"] == "ext-" + kept))
+      << kept << " " << standin_->State().dump();
   ASSERT_TRUE(Scale("ext", 0).ok());
-  ASSERT_TRUE(Eventually([&] {
-    int drained = 0;
-    for (const char* m : {"m1", "m2", "m3"}) {
-      if (Vm(m)["spec"].value("desiredState", "") == "Drained") ++drained;
-    }
-    return drained == 3;
-  }));
+  ASSERT_TRUE(Eventually([&] { return desired("Drained") == 5; }));
   // Draining does not stop a job: both still run at GitHub.
   EXPECT_EQ(Jobs("running").size(), 2u);
   for (const auto& j : Jobs("running")) {
@@ -191,7 +210,7 @@ TEST_F(OperatorTest, ExternalPoolFollowsKubectlScaleAndNeverKillsAJob) {
   // Nothing is left registered; the machines stay as spares.
   ASSERT_TRUE(Eventually([&] { return StandinRunners().empty(); }))
       << standin_->State().dump() << Logs();
-  EXPECT_FALSE(Vm("m1").is_null());
+  for (const auto& m : machines) EXPECT_FALSE(Vm(m).is_null()) << m;
 
   // Spares come back into service, and go again: an idle runner's drain leaves nothing.
   ASSERT_TRUE(Scale("ext", 1).ok());
@@ -238,9 +257,23 @@ TEST_F(OperatorTest, PodPoolMakesItsPodsAndReplacesLostOnes) {
     }
   }
   EXPECT_TRUE(endpoint);
-  auto vm = Vm(name);
-  EXPECT_EQ(vm["status"]["podName"], name);
-  EXPECT_EQ(vm["status"]["phase"], "Pending");
+  // Its RunnerVM names it, and waits for its agent.
+  ASSERT_TRUE(Eventually([&] {
+    const Json vm = Vm(name);
+    if (!vm.is_object() || !vm.contains("status")) return false;
+    return vm["status"].value("podName", "") == name &&
+           vm["status"].value("phase", "") == "Pending";
+  })) << Vm(name).dump();
+  // Busy pods are protected from eviction; this one runs no job.
+  ASSERT_TRUE(Eventually([&] {
+    auto p = client_->Get(Pods(), NS(), name);
+    return p.ok() && (*p)["metadata"]["labels"].value("miglet.dev/busy", "") == "false";
+  }));
+  auto pdb = client_->Get(PodDisruptionBudgets(), NS(), "pods-busy");
+  ASSERT_TRUE(pdb.ok()) << pdb.status();
+  EXPECT_EQ((*pdb)["spec"]["maxUnavailable"], 0);
+  EXPECT_EQ((*pdb)["spec"]["selector"]["matchLabels"]["miglet.dev/busy"], "true");
+  EXPECT_EQ((*pdb)["metadata"]["ownerReferences"][0]["name"], "pods");
 
   // A pod that fails (set through the API, as a kubelet would) is lost and replaced.
   ASSERT_TRUE(client_
@@ -253,7 +286,10 @@ TEST_F(OperatorTest, PodPoolMakesItsPodsAndReplacesLostOnes) {
              return x["metadata"]["name"] == name;
            });
   })) << Logs();
-  EXPECT_TRUE(Vm(name).is_null() || Vm(name)["metadata"].contains("deletionTimestamp"));
+  {
+    const Json gone = Vm(name);  // read once: it may go between two reads
+    EXPECT_TRUE(gone.is_null() || gone["metadata"].contains("deletionTimestamp")) << gone.dump();
+  }
   // A pod that vanishes is replaced too.
   const std::string other = pods()[0]["metadata"]["name"];
   ASSERT_TRUE(client_->Delete(Pods(), NS(), other, {.grace_period_seconds = 0}).ok());
@@ -293,6 +329,7 @@ TEST_F(OperatorTest, ARunnerVmDeletedWhileItsAgentIsDeadIsDeregisteredAnyway) {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
+  if (getenv("MIGLET_TEST_DEBUG")) spdlog::set_level(spdlog::level::debug);
   ::testing::AddGlobalTestEnvironment(new miglet::kube::testing::ClusterEnvironment(""));
   return RUN_ALL_TESTS();
 }
