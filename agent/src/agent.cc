@@ -398,6 +398,9 @@ void Agent::OnRunnerExit(int code, bool requested) {
       Event("drained", {{"reason", ephemeral_done && !requested ? "ephemeral_job_done" : "drain"},
                         {"exit_code", std::to_string(code)}});
     }
+    // The runner is offline now: the controller hears of it at once, not at the next
+    // heartbeat (a drained machine can take a new runner as soon as it knows).
+    if (client_) client_->HeartbeatNow();
     return;
   }
   spdlog::error("the runner exited unexpectedly with {}", code);

@@ -25,6 +25,7 @@
 #include <sstream>
 #include <thread>
 
+#include "../common/sim_agent.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "miglet/commands/commands.grpc.pb.h"
@@ -66,158 +67,8 @@ ProcStats ReadProc(pid_t pid) {
   return s;
 }
 
-class Agent;
-
-struct Shared {
-  std::mutex mu;
-  std::condition_variable cv;
-  int connected = 0;
-  int failed = 0;
-  std::atomic<uint64_t> heartbeats{0};
-  std::atomic<uint64_t> commands{0};
-};
-
-// One simulated agent: a callback reactor with one write in flight and a small queue.
-class Agent final : public grpc::ClientBidiReactor<MIGletMessage, ControllerMessage> {
- public:
-  Agent(int index, const std::string& target, Shared* shared) : index_(index), shared_(shared) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // one connection per agent, as in life
-    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
-    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
-    channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
-    stub_ = commands::CommandService::NewStub(channel_);
-    vm_id_ = "bench-vm-" + std::to_string(index);
-  }
-
-  void Begin() {
-    MIGletMessage m;
-    auto* c = m.mutable_connect();
-    c->set_vm_id(vm_id_);
-    c->set_pool_id("bench-pool");
-    c->set_org_id("bench-org");
-    c->set_version("bench");
-    stub_->async()->StreamCommands(&ctx_, this);
-    Enqueue(std::move(m));
-    StartRead(&in_);
-    StartCall();
-  }
-
-  void Heartbeat() {
-    if (!established_.load()) return;
-    MIGletMessage m;
-    auto* hb = m.mutable_heartbeat();
-    hb->set_vm_id(vm_id_);
-    hb->set_pool_id("bench-pool");
-    hb->set_org_id("bench-org");
-    hb->set_miglet_state("idle");
-    hb->set_timestamp(std::time(nullptr));
-    auto* h = hb->mutable_health();
-    h->set_cpu_usage_percent(12.5);
-    h->set_memory_usage_percent(40.1);
-    h->set_disk_usage_percent(55.0);
-    h->set_memory_total_bytes(8LL << 30);
-    h->set_memory_used_bytes(3LL << 30);
-    h->set_disk_total_bytes(100LL << 30);
-    h->set_disk_used_bytes(55LL << 30);
-    auto* r = hb->mutable_runner_state();
-    r->set_state("idle");
-    r->set_configured(true);
-    r->set_runner_name(vm_id_);
-    r->add_labels("self-hosted");
-    r->add_labels("linux");
-    r->add_labels("x64");
-    Enqueue(std::move(m));
-    shared_->heartbeats.fetch_add(1, std::memory_order_relaxed);
-  }
-
-  void Stop() { ctx_.TryCancel(); }
-  bool done() {
-    std::lock_guard l(mu_);
-    return done_;
-  }
-  const std::string& vm_id() const { return vm_id_; }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) return;
-    if (in_.has_connect_ack()) {
-      established_ = true;
-      {
-        std::lock_guard l(shared_->mu);
-        ++shared_->connected;
-      }
-      shared_->cv.notify_all();
-    } else if (in_.has_command()) {
-      MIGletMessage m;
-      auto* a = m.mutable_command_ack();
-      a->set_command_id(in_.command().id());
-      a->set_success(true);
-      a->set_message("ok");
-      Enqueue(std::move(m));
-      shared_->commands.fetch_add(1, std::memory_order_relaxed);
-    }
-    StartRead(&in_);
-  }
-
-  void OnWriteDone(bool ok) override {
-    const MIGletMessage* next = nullptr;
-    {
-      std::lock_guard l(mu_);
-      q_.pop_front();
-      if (ok && !q_.empty()) {
-        next = &q_.front();
-      } else {
-        writing_ = false;
-        if (!ok) q_.clear();
-      }
-    }
-    if (next) StartWrite(next);
-  }
-
-  void OnDone(const grpc::Status& s) override {
-    {
-      std::lock_guard l(mu_);
-      done_ = true;
-    }
-    if (!established_) {
-      std::lock_guard l(shared_->mu);
-      ++shared_->failed;
-      if (shared_->failed <= 3) {
-        std::cerr << "agent " << index_ << " failed: " << s.error_code() << " " << s.error_message()
-                  << "\n";
-      }
-    }
-    shared_->cv.notify_all();
-  }
-
- private:
-  void Enqueue(MIGletMessage m) {
-    const MIGletMessage* start = nullptr;
-    {
-      std::lock_guard l(mu_);
-      if (done_ || q_.size() > 64) return;  // a stuck stream: drop rather than grow
-      q_.push_back(std::move(m));
-      if (!writing_) {
-        writing_ = true;
-        start = &q_.front();
-      }
-    }
-    if (start) StartWrite(start);
-  }
-
-  int index_;
-  Shared* shared_;
-  std::string vm_id_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<commands::CommandService::Stub> stub_;
-  grpc::ClientContext ctx_;
-  ControllerMessage in_;
-  std::mutex mu_;
-  std::deque<MIGletMessage> q_;
-  bool writing_ = false;
-  bool done_ = false;
-  std::atomic<bool> established_{false};
-};
+using bench::SimAgent;
+using bench::SimShared;
 
 struct Controller {
   pid_t pid = -1;
@@ -294,9 +145,9 @@ RunResult RunOnce(const std::string& controller_path, int n, Duration hb_interva
       *MakeHttpTransport({.base_url = "http://127.0.0.1:" + std::to_string(ctl.metrics_port),
                           .timeout = std::chrono::seconds(10)}));
 
-  Shared shared;
+  SimShared shared;
   const std::string target = "127.0.0.1:" + std::to_string(ctl.grpc_port);
-  std::vector<std::unique_ptr<Agent>> agents;
+  std::vector<std::unique_ptr<SimAgent>> agents;
   agents.reserve(n);
   const auto t0 = Clock::now();
   constexpr int kInFlight = 200;  // connects in progress at once, like a rollout would
@@ -305,7 +156,8 @@ RunResult RunOnce(const std::string& controller_path, int n, Duration hb_interva
       std::unique_lock l(shared.mu);
       shared.cv.wait(l, [&] { return i - shared.connected - shared.failed < kInFlight; });
     }
-    agents.push_back(std::make_unique<Agent>(i, target, &shared));
+    agents.push_back(std::make_unique<SimAgent>(
+        bench::SimAgentOptions{.vm_id = "bench-vm-" + std::to_string(i)}, target, &shared));
     agents.back()->Begin();
   }
   {

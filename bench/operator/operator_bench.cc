@@ -1,0 +1,527 @@
+// bench/operator: mig-controller as an operator on a real control plane (hack/cluster/up.sh in
+// a directory of its own, torn down at the end) with the GitHub stand-in. Prints figures;
+// asserts nothing about time.
+//
+//   operator_bench [--parts=scale,steady] [--scale-agents=100] [--scale-runs=3]
+//                  [--vms=1000,10000] [--window=60s] [--heartbeat-interval=10s]
+//                  [--status-refresh=20m]
+//
+// scale: an external pool, `--scale-agents` real miglet agents (each with the fake runner,
+//   online against the stand-in) adopted as spares. Per run, `kubectl scale` 0 -> N until
+//   the stand-in lists N runners online (listening for jobs), then N -> 0 until it lists
+//   none; no job runs.
+// steady: per N in `--vms`, an external pool of N replicas and N agents simulated in this
+//   process (bench/common/sim_agent.h, as bench/channel uses them), heartbeats every
+//   `--heartbeat-interval` on random phases. Once every runner is registered and idle and the
+//   controller's writes have settled, over `--window`: the controller's Kubernetes API writes
+//   per second (its own mig_controller_kube_requests_total: create, update, patch, apply,
+//   delete), heartbeats ingested, CPU, RSS and threads.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "../../tests/integration/agent_process.h"
+#include "../../tests/integration/github/standin.h"
+#include "../../tests/integration/kube/cluster.h"
+#include "../common/sim_agent.h"
+#include "absl/strings/str_split.h"
+#include "miglet/common/clock.h"
+#include "miglet/common/duration.h"
+#include "miglet/common/http_transport.h"
+#include "miglet/operator/kube/resource.h"
+#include "spdlog/spdlog.h"
+
+namespace miglet {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+using github::testing::StandIn;
+using kube::testing::TestCluster;
+
+double Since(SteadyClock::time_point t) {
+  return std::chrono::duration<double>(SteadyClock::now() - t).count();
+}
+
+std::string Flag(int argc, char** argv, const std::string& name, const std::string& def) {
+  const std::string prefix = "--" + name + "=";
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]).rfind(prefix, 0) == 0) return argv[i] + prefix.size();
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      std::cout << "usage: operator_bench [--parts=scale,steady] [--scale-agents=100] "
+                   "[--scale-runs=3]\n"
+                   "                      [--vms=1000,10000] [--window=60s] "
+                   "[--heartbeat-interval=10s] [--status-refresh=20m]\n";
+      exit(0);
+    }
+  }
+  return def;
+}
+
+Duration ParseDurationOrDie(const std::string& s) {
+  auto d = ParseDuration(s);
+  if (!d.ok()) {
+    std::cerr << "bad duration " << s << ": " << d.status() << "\n";
+    exit(2);
+  }
+  return *d;
+}
+
+struct ProcStats {
+  double cpu_seconds = 0;
+  long rss_kib = 0;
+  int threads = 0;
+};
+
+ProcStats ReadProc(pid_t pid) {
+  ProcStats s;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  if (line.empty()) return s;
+  auto rest = line.substr(line.rfind(')') + 2);
+  std::vector<std::string> f = absl::StrSplit(rest, ' ');
+  if (f.size() > 13) {
+    const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+    s.cpu_seconds = (std::stod(f[11]) + std::stod(f[12])) / hz;
+  }
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) s.rss_kib = std::stol(line.substr(6));
+    if (line.rfind("Threads:", 0) == 0) s.threads = std::stoi(line.substr(8));
+  }
+  return s;
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return -1;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// A mig-controller process with its log in `dir`.
+class Controller {
+ public:
+  Controller(const fs::path& dir, const std::vector<std::string>& extra) : dir_(dir) {
+    fs::create_directories(dir);
+    const fs::path info = dir / "info.json";
+    fs::remove(info);
+    std::vector<std::string> args = {MIGLET_CONTROLLER_PATH,
+                                     "--bind-address=127.0.0.1",
+                                     "--grpc-port=0",
+                                     "--http-port=-1",
+                                     "--metrics-bind-address=127.0.0.1:0",
+                                     "--health-probe-bind-address=127.0.0.1:0",
+                                     "--listen-info-file=" + info.string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid_ = fork();
+    if (pid_ == 0) {
+      const int fd = open((dir / "controller.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    for (int i = 0; i < 3000 && grpc_port_ <= 0; ++i) {
+      auto j = Json::parse(testing::ReadAll(info), nullptr, false);
+      if (j.is_object()) {
+        grpc_port_ = j.value("grpc_port", -1);
+        metrics_port_ = j.value("metrics_port", -1);
+      }
+      if (grpc_port_ <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (grpc_port_ <= 0) {
+      std::cerr << "mig-controller did not start:\n" << testing::ReadAll(dir / "controller.log");
+      exit(1);
+    }
+    metrics_ = std::move(
+        *MakeHttpTransport({.base_url = "http://127.0.0.1:" + std::to_string(metrics_port_),
+                            .timeout = std::chrono::seconds(10)}));
+  }
+  ~Controller() {
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+  int grpc_port() const { return grpc_port_; }
+
+  // Sums a metric's series whose labels match all of `want` (label="value" substrings; a
+  // value list "a|b" matches any).
+  double Metric(const std::string& name, const std::map<std::string, std::string>& want = {}) {
+    auto r = metrics_->Do("GET", "/metrics");
+    if (!r.ok()) return -1;
+    std::istringstream in(r->body);
+    std::string line;
+    double sum = 0;
+    while (std::getline(in, line)) {
+      if (line.rfind(name, 0) != 0) continue;
+      const char next = line.size() > name.size() ? line[name.size()] : '\0';
+      if (next != '{' && next != ' ') continue;
+      bool match = true;
+      for (const auto& [k, vs] : want) {
+        bool any = false;
+        for (const auto& v : absl::StrSplit(vs, '|')) {
+          any = any || line.find(k + "=\"" + std::string(v) + "\"") != std::string::npos;
+        }
+        match = match && any;
+      }
+      if (match) sum += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+    return sum;
+  }
+  double Writes() {
+    return Metric("mig_controller_kube_requests_total",
+                  {{"verb", "create|update|patch|apply|delete"}});
+  }
+
+ private:
+  fs::path dir_;
+  pid_t pid_ = -1;
+  int grpc_port_ = -1, metrics_port_ = -1;
+  std::unique_ptr<HttpTransport> metrics_;
+};
+
+struct Env {
+  std::unique_ptr<TestCluster> cluster;
+  std::shared_ptr<kube::KubeClient> client;
+  std::unique_ptr<StandIn> standin;
+  fs::path dir;
+};
+
+void MakePool(Env& env, const std::string& ns, const std::string& name, int replicas) {
+  auto r = env.client->Create(
+      kube::Namespaces(), "",
+      {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+  r = env.client->Create(kube::Secrets(), ns,
+                         {{"apiVersion", "v1"},
+                          {"kind", "Secret"},
+                          {"metadata", {{"name", "gh"}}},
+                          {"stringData", {{"github_token", github::testing::kTestPat}}}});
+  if (!r.ok()) {
+    std::cerr << "secret: " << r.status() << "\n";
+    exit(1);
+  }
+  r = env.client->Create(
+      kube::RunnerPools(), ns,
+      {{"apiVersion", "miglet.dev/v1alpha1"},
+       {"kind", "RunnerPool"},
+       {"metadata", {{"name", name}}},
+       {"spec",
+        {{"replicas", replicas},
+         {"provider", "external"},
+         {"github", {{"url", env.standin->url() + "/acme"}, {"tokenSecretRef", {{"name", "gh"}}}}},
+         {"runner", {{"labels", {"self-hosted", "linux"}}}}}}});
+  if (!r.ok()) {
+    std::cerr << "pool: " << r.status() << "\n";
+    exit(1);
+  }
+}
+
+// Runners at the stand-in, by status, read through its GitHub API as the controller reads it.
+std::map<std::string, int> StandinRunners(github::GitHubClient& gh) {
+  std::map<std::string, int> out;
+  auto l = gh.ListRunners();
+  if (!l.ok()) return {{"error", 1}};
+  for (const auto& r : *l) ++out[r.status];
+  out["total"] = static_cast<int>(l->size());
+  return out;
+}
+
+bool WaitFor(const std::function<bool()>& cond, Duration limit,
+             Duration every = std::chrono::milliseconds(20)) {
+  const auto end = SteadyClock::now() + limit;
+  while (SteadyClock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(every);
+  }
+  return cond();
+}
+
+void Scale(Env& env, const std::string& ns, const std::string& pool, int n) {
+  auto r = env.cluster->Sh("kubectl scale runnerpool/" + pool + " --replicas=" + std::to_string(n) +
+                           " -n " + ns);
+  if (!r.ok()) {
+    std::cerr << "kubectl scale: " << r.status() << "\n";
+    exit(1);
+  }
+}
+
+// ----------------------------------------------------------------------------- scale
+
+void ScalePart(Env& env, int agents, int runs) {
+  const std::string ns = "bench-scale";
+  MakePool(env, ns, "ext", 0);
+  Controller ctl(env.dir / "scale-controller",
+                 {"--kubeconfig=" + env.cluster->kubeconfig(), "--namespace=" + ns,
+                  "--github-ca-file=" + env.standin->ca_file(), "--log-level=info"});
+  std::vector<std::unique_ptr<testing::AgentProcess>> machines;
+  for (int i = 0; i < agents; ++i) {
+    char id[32];
+    snprintf(id, sizeof id, "m%03d", i);
+    const std::string yaml =
+        std::string("vm_id: ") + id +
+        "\npool_id: ext\norg_id: acme\ncontroller:\n  grpc_endpoint: 127.0.0.1:" +
+        std::to_string(ctl.grpc_port()) +
+        "\n  retry:\n    initial_backoff: 200ms\n    max_backoff: 2s\n"
+        "heartbeat:\n  interval: 10s\nlogging:\n  format: text\n  level: warn\n"
+        "metrics:\n  listen: 127.0.0.1:0\n";
+    machines.push_back(std::make_unique<testing::AgentProcess>(
+        env.dir / "machines" / id, yaml, MIGLET_FAKE_RUNNER_DIR,
+        std::vector<std::pair<std::string, std::string>>{
+            {"FAKE_RUNNER_CA_FILE", env.standin->ca_file()}}));
+    machines.back()->Start();
+  }
+  auto gh = std::move(*github::MakeGitHubClient(env.standin->Options("/acme", false)));
+  // Every machine adopted as a spare: RunnerVMs with a connected agent in state ready.
+  const bool adopted = WaitFor(
+      [&] {
+        auto l = env.client->List(kube::RunnerVMs(), ns);
+        if (!l.ok() || static_cast<int>(l->items.size()) != agents) return false;
+        for (const auto& vm : l->items) {
+          if (vm["status"]["agent"].value("state", "") != "ready") return false;
+        }
+        return true;
+      },
+      std::chrono::minutes(5), std::chrono::milliseconds(200));
+  if (!adopted) {
+    std::cerr << "the machines were not all adopted\n";
+    exit(1);
+  }
+  std::printf("scale: %d real miglet agents (fake runner online at the stand-in) adopted\n",
+              agents);
+  std::printf("%-4s %12s %12s %14s %14s\n", "run", "0->N s", "N->0 s", "writes up", "writes down");
+  std::vector<double> ups, downs;
+  for (int run = 1; run <= runs; ++run) {
+    double w0 = ctl.Writes();
+    auto t0 = SteadyClock::now();
+    Scale(env, ns, "ext", agents);
+    const bool up = WaitFor([&] { return StandinRunners(*gh)["online"] == agents; },
+                            std::chrono::minutes(5), std::chrono::milliseconds(20));
+    const double up_s = Since(t0);
+    double w1 = ctl.Writes();
+    t0 = SteadyClock::now();
+    Scale(env, ns, "ext", 0);
+    const bool down = WaitFor([&] { return StandinRunners(*gh)["total"] == 0; },
+                              std::chrono::minutes(5), std::chrono::milliseconds(20));
+    const double down_s = Since(t0);
+    double w2 = ctl.Writes();
+    if (!up || !down) {
+      std::printf("run %d did not converge (up %d down %d)\n", run, up, down);
+      exit(1);
+    }
+    ups.push_back(up_s);
+    downs.push_back(down_s);
+    std::printf("%-4d %12.2f %12.2f %14.0f %14.0f\n", run, up_s, down_s, w1 - w0, w2 - w1);
+    std::fflush(stdout);
+    // The machines are spares again (drained, ready for the next registration) before the
+    // next run.
+    WaitFor(
+        [&] {
+          auto l = env.client->List(kube::RunnerVMs(), ns);
+          if (!l.ok()) return false;
+          for (const auto& vm : l->items) {
+            const std::string s = vm["status"]["agent"].value("state", "");
+            if (s != "draining" && s != "ready") return false;
+          }
+          return true;
+        },
+        std::chrono::minutes(2), std::chrono::milliseconds(100));
+  }
+  std::printf("scale medians (N=%d): 0->N %.2f s, N->0 %.2f s (kubectl scale included)\n\n", agents,
+              Median(ups), Median(downs));
+}
+
+// ----------------------------------------------------------------------------- steady
+
+void SteadyPart(Env& env, int n, Duration window, Duration hb, const std::string& refresh) {
+  const std::string ns = "bench-steady-" + std::to_string(n);
+  MakePool(env, ns, "sim", n);
+  const fs::path dir = env.dir / ("steady-" + std::to_string(n));
+  fs::create_directories(dir);
+  std::ofstream(dir / "controller.yaml") << "kubernetes:\n  status_refresh: " << refresh << "\n";
+  Controller ctl(dir, {"--kubeconfig=" + env.cluster->kubeconfig(), "--namespace=" + ns,
+                       "--github-ca-file=" + env.standin->ca_file(), "--log-level=warn",
+                       "--config=" + (dir / "controller.yaml").string()});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const ProcStats base = ReadProc(ctl.pid());
+
+  bench::SimShared shared;
+  const std::string target = "127.0.0.1:" + std::to_string(ctl.grpc_port());
+  std::vector<std::unique_ptr<bench::SimAgent>> agents;
+  agents.reserve(n);
+  const auto t0 = SteadyClock::now();
+  for (int i = 0; i < n; ++i) {
+    {
+      std::unique_lock l(shared.mu);
+      shared.cv.wait(l, [&] { return i - shared.connected - shared.failed < 200; });
+    }
+    char id[32];
+    snprintf(id, sizeof id, "sim-%05d", i);
+    agents.push_back(std::make_unique<bench::SimAgent>(
+        bench::SimAgentOptions{
+            .vm_id = id, .pool_id = "sim", .org_id = "acme", .registered = false},
+        target, &shared));
+    agents.back()->Begin();
+  }
+  {
+    std::unique_lock l(shared.mu);
+    shared.cv.wait(l, [&] { return shared.connected + shared.failed == n; });
+  }
+  const double connect_s = Since(t0);
+
+  std::atomic<bool> stop{false};
+  std::thread ticker([&] {
+    std::vector<SteadyClock::time_point> due(n);
+    std::mt19937 rng(42);
+    std::uniform_real_distribution<double> phase(0, ToSeconds(hb));
+    const auto start = SteadyClock::now();
+    for (int i = 0; i < n; ++i) {
+      due[i] = start + std::chrono::duration_cast<SteadyClock::duration>(
+                           std::chrono::duration<double>(phase(rng)));
+    }
+    while (!stop) {
+      const auto now = SteadyClock::now();
+      for (int i = 0; i < n; ++i) {
+        if (due[i] <= now) {
+          agents[i]->Heartbeat();
+          due[i] += hb;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+
+  // Every machine adopted and its runner registered and idle (the pool's status says so).
+  auto idle = [&] {
+    auto p = env.client->Get(kube::RunnerPools(), ns, "sim");
+    return p.ok() ? (*p)["status"].value("idleRunners", 0) : 0;
+  };
+  const bool all_idle =
+      WaitFor([&] { return idle() == n; }, std::chrono::minutes(30), std::chrono::seconds(1));
+  const double registered_s = Since(t0);
+  const double writes_to_register = ctl.Writes();
+  if (!all_idle) std::printf("N=%d: only %d of %d idle after 30 min\n", n, idle(), n);
+
+  // Settled: no write for 10 s (at most 5 min).
+  double last = ctl.Writes();
+  auto quiet_since = SteadyClock::now();
+  const auto settle_end = SteadyClock::now() + std::chrono::minutes(5);
+  while (Since(quiet_since) < 10 && SteadyClock::now() < settle_end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const double w = ctl.Writes();
+    if (w != last) {
+      last = w;
+      quiet_since = SteadyClock::now();
+    }
+  }
+
+  // The window.
+  const double w0 = ctl.Writes();
+  const double hb0 = ctl.Metric("mig_controller_heartbeats_received_total");
+  const double gh0 = ctl.Metric("mig_controller_github_requests_total");
+  const ProcStats p0 = ReadProc(ctl.pid());
+  const auto tw = SteadyClock::now();
+  std::this_thread::sleep_for(window);
+  const double secs = Since(tw);
+  const ProcStats p1 = ReadProc(ctl.pid());
+  const double writes = ctl.Writes() - w0;
+  const double hbs = ctl.Metric("mig_controller_heartbeats_received_total") - hb0;
+  const double ghs = ctl.Metric("mig_controller_github_requests_total") - gh0;
+
+  std::printf(
+      "steady N=%d: connect %.1f s; all registered+idle after %.1f s (%.0f API writes, %.1f "
+      "per RunnerVM)\n",
+      n, connect_s, registered_s, writes_to_register, writes_to_register / n);
+  std::printf(
+      "  window %.0f s: API writes %.0f = %.3f/s (%.3f/s per 1,000 agents); heartbeats %.0f/s; "
+      "GitHub requests %.0f\n",
+      secs, writes, writes / secs, writes / secs / (n / 1000.0), hbs / secs, ghs);
+  const double amortized = n / ToSeconds(ParseDurationOrDie(refresh));
+  std::printf(
+      "  last-seen refresh (every %s per RunnerVM) adds %.3f writes/s on average (%.3f/s per "
+      "1,000)\n",
+      refresh.c_str(), amortized, amortized / (n / 1000.0));
+  std::printf("  controller: CPU %.3f cores, RSS %.1f MiB (%.1f KiB per RunnerVM), %d threads\n\n",
+              (p1.cpu_seconds - p0.cpu_seconds) / secs, p1.rss_kib / 1024.0,
+              static_cast<double>(p1.rss_kib - base.rss_kib) / n, p1.threads);
+  std::fflush(stdout);
+
+  stop = true;
+  ticker.join();
+  for (auto& a : agents) a->Stop();
+  WaitFor(
+      [&] {
+        for (auto& a : agents) {
+          if (!a->done()) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(30));
+}
+
+}  // namespace
+}  // namespace miglet
+
+int main(int argc, char** argv) {
+  using namespace miglet;
+  spdlog::set_level(spdlog::level::warn);
+  const std::string parts = Flag(argc, argv, "parts", "scale,steady");
+  const int scale_agents = std::stoi(Flag(argc, argv, "scale-agents", "100"));
+  const int scale_runs = std::stoi(Flag(argc, argv, "scale-runs", "3"));
+  const std::string vms = Flag(argc, argv, "vms", "1000,10000");
+  const Duration window = ParseDurationOrDie(Flag(argc, argv, "window", "60s"));
+  const Duration hb = ParseDurationOrDie(Flag(argc, argv, "heartbeat-interval", "10s"));
+  const std::string refresh = Flag(argc, argv, "status-refresh", "20m");
+  ParseDurationOrDie(refresh);
+
+  Env env;
+  env.dir = fs::temp_directory_path() / ("miglet-operator-bench-" + std::to_string(getpid()));
+  fs::create_directories(env.dir);
+  auto cluster = TestCluster::Start();
+  if (!cluster.ok()) {
+    std::cerr << "control plane: " << cluster.status() << "\n";
+    return 1;
+  }
+  env.cluster = std::move(*cluster);
+  if (auto s = env.cluster->InstallCrds(); !s.ok()) {
+    std::cerr << "CRDs: " << s << "\n";
+    return 1;
+  }
+  env.client = env.cluster->Client();
+  auto standin = StandIn::Start(env.dir / "standin");
+  if (!standin.ok()) {
+    std::cerr << "stand-in: " << standin.status() << "\n";
+    return 1;
+  }
+  env.standin = std::move(*standin);
+  std::printf(
+      "operator_bench: kube-apiserver + etcd (hack/cluster/up.sh), GitHub stand-in, "
+      "mig-controller as a process; 2 shared cores\n\n");
+  std::fflush(stdout);
+
+  if (parts.find("scale") != std::string::npos) ScalePart(env, scale_agents, scale_runs);
+  if (parts.find("steady") != std::string::npos) {
+    for (const auto& v : absl::StrSplit(vms, ',')) {
+      SteadyPart(env, std::stoi(std::string(v)), window, hb, refresh);
+    }
+  }
+  env.standin.reset();
+  env.cluster.reset();
+  fs::remove_all(env.dir);
+  return 0;
+}
