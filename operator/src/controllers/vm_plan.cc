@@ -77,7 +77,9 @@ static VmCommand PlanOne(const api::RunnerVM& vm, const api::RunnerPool& pool,
       return c;
     }
     case api::DesiredState::kDrained:
-      if (s == "registering_runner" || s == "idle" || s == "job_running" || s == "ready") {
+      // A spare (ready, no runner) has nothing to drain: it stays ready.
+      if (s == "registering_runner" || s == "idle" || s == "job_running" ||
+          (s == "ready" && agent->runner.configured())) {
         c.kind = VmCommand::Kind::kDrain;
         c.id = Id(vm, "drain");
         c.why = "drain asked";

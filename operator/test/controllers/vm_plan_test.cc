@@ -105,6 +105,8 @@ TEST(VmPlanTest, DrainFromDesiredState) {
   }
   EXPECT_EQ(PlanVmCommand(Vm(D::kDrained, 3), Pool(), Agent("draining", true, "b"), kNow).kind,
             K::kNone);
+  // A spare with no runner is left alone.
+  EXPECT_EQ(PlanVmCommand(Vm(D::kDrained, 3), Pool(), Agent("ready", false), kNow).kind, K::kNone);
 }
 
 TEST(VmPlanTest, ShutdownWaitsForAJobUntilTheDrainTimeout) {
