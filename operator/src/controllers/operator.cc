@@ -270,7 +270,8 @@ class OperatorImpl final : public Operator {
     }
     pools_ = &o_.manager->Informer(kube::RunnerPools());
     vms_ = &o_.manager->Informer(kube::RunnerVMs());
-    pods_ = &o_.manager->Informer(kube::Pods());
+    // Only the runner pods this operator made (they carry the pool label).
+    pods_ = &o_.manager->Informer(kube::Pods(), api::kPoolLabel);
     vms_->AddEventHandler(names_.Handler());
     // A RunnerVM's events reconcile it and its pool (by spec.poolName: adopted machines are
     // owned too, but the pool is found the same way).
@@ -302,7 +303,16 @@ class OperatorImpl final : public Operator {
   void OnAgentChange(const std::string& vm_id, const std::string& pool_id) {
     const auto keys = names_.Keys(vm_id);
     if (keys.empty()) {
-      Adopt(vm_id, pool_id);
+      // An agent nobody made: its external pool adopts it. Only a trigger here (this runs on
+      // the hub's thread, and a thousand machines may connect at once): the pool's reconcile
+      // creates the RunnerVMs.
+      if (vm_id.empty() || pool_id.empty()) return;
+      for (const auto& obj : pools_->List()) {
+        const auto& md = obj.value("metadata", Json::object());
+        if (md.value("name", "") == pool_id) {
+          o_.manager->Enqueue(kPoolController, {md.value("namespace", ""), pool_id});
+        }
+      }
       return;
     }
     for (const auto& key : keys) {

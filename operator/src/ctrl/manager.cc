@@ -188,10 +188,16 @@ class ManagerImpl final : public Manager {
   }
   ~ManagerImpl() override { Stop(); }
 
-  kube::Informer& Informer(const kube::Resource& r) override {
+  kube::Informer& Informer(const kube::Resource& r,
+                           const std::string& label_selector = "") override {
     std::lock_guard l(mu_);
     auto& inf = informers_[InformerKey(r)];
-    if (!inf) inf = kube::MakeInformer(opts_.client, {.resource = r, .ns = opts_.ns});
+    if (!inf) {
+      inf = kube::MakeInformer(opts_.client, {.resource = r,
+                                              .ns = opts_.ns,
+                                              .label_selector = label_selector,
+                                              .transform = kube::StripManagedFields});
+    }
     return *inf;
   }
 

@@ -160,6 +160,7 @@ class InformerImpl final : public Informer {
   void Replace(std::vector<Json> items, const std::string& rv) {
     std::map<std::string, Json> fresh;
     for (auto& item : items) {
+      if (o_.transform) o_.transform(item);
       std::string key = ObjectKey(item);
       fresh.emplace(std::move(key), std::move(item));
     }
@@ -251,6 +252,7 @@ class InformerImpl final : public Informer {
       ++stats_.bookmarks;
       return;
     }
+    if (o_.transform) o_.transform(e.object);
     const std::string key = ObjectKey(e.object);
     std::optional<Json> old;
     {
@@ -295,6 +297,11 @@ class InformerImpl final : public Informer {
 };
 
 }  // namespace
+
+void StripManagedFields(Json& obj) {
+  if (auto md = obj.find("metadata"); md != obj.end() && md->is_object())
+    md->erase("managedFields");
+}
 
 std::unique_ptr<Informer> MakeInformer(std::shared_ptr<KubeClient> client,
                                        InformerOptions options) {

@@ -68,8 +68,12 @@ struct ManagerOptions {
 class Manager {
  public:
   virtual ~Manager() = default;
-  // Before Start: the shared informer of `r` (made on first use).
-  virtual kube::Informer& Informer(const kube::Resource& r) = 0;
+  // Before Start: the shared informer of `r`, made on first use; that first call's
+  // `label_selector` decides what it caches (controller-runtime's cache.Options.ByObject), so
+  // an operator that wants only its own Pods asks for them before AddController does.
+  // Cached objects carry no managedFields.
+  virtual kube::Informer& Informer(const kube::Resource& r,
+                                   const std::string& label_selector = "") = 0;
   // Before Start.
   virtual void AddController(ControllerOptions options, std::shared_ptr<Reconciler> r) = 0;
   // From anywhere (the agent hub's change hook, another reconciler): reconcile `req` on

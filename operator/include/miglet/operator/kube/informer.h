@@ -27,6 +27,9 @@ struct InformerOptions {
   std::string label_selector;
   std::string field_selector;
   int64_t page_size = 500;
+  // Applied to every object before it is cached and handed to handlers (client-go's
+  // TransformFunc): drop what no reader needs, e.g. StripManagedFields.
+  std::function<void(Json&)> transform;
   // Each watch asks the server to end it after a random time in [min, max] (client-go: 5-10
   // min), so no connection lives forever behind a load balancer that forgot it.
   int min_watch_timeout_seconds = 300;
@@ -65,6 +68,10 @@ class Informer {
   virtual std::string LastResourceVersion() const = 0;
   virtual InformerStats Stats() const = 0;
 };
+
+// Removes metadata.managedFields, which the apiserver keeps for server-side apply and which is
+// often the largest part of a small object (controller-runtime's TransformStripManagedFields).
+void StripManagedFields(Json& obj);
 
 std::unique_ptr<Informer> MakeInformer(std::shared_ptr<KubeClient> client, InformerOptions options);
 
