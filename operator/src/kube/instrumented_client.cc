@@ -2,7 +2,11 @@
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
+#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+
+#include <chrono>
+#include <type_traits>
 
 #include "miglet/operator/kube/errors.h"
 
@@ -16,40 +20,47 @@ class InstrumentedClient final : public KubeClient {
         requests_(prometheus::BuildCounter()
                       .Name("mig_controller_kube_requests_total")
                       .Help("Kubernetes API requests by verb, resource and result code")
-                      .Register(registry)) {}
+                      .Register(registry)),
+        durations_(prometheus::BuildHistogram()
+                       .Name("mig_controller_kube_request_duration_seconds")
+                       .Help("Kubernetes API request latency by verb (a watch: until it opened)")
+                       .Register(registry)) {}
 
   absl::StatusOr<Json> Get(const Resource& r, const std::string& ns, const std::string& name,
                            const std::string& sub) override {
-    return Count("get", r, sub, inner_->Get(r, ns, name, sub));
+    return Timed("get", r, sub, [&] { return inner_->Get(r, ns, name, sub); });
   }
   absl::StatusOr<ListResult> List(const Resource& r, const std::string& ns,
                                   const ListOptions& opts) override {
-    return Count("list", r, "", inner_->List(r, ns, opts));
+    return Timed("list", r, "", [&] { return inner_->List(r, ns, opts); });
   }
   absl::StatusOr<Json> Create(const Resource& r, const std::string& ns, const Json& obj) override {
-    return Count("create", r, "", inner_->Create(r, ns, obj));
+    return Timed("create", r, "", [&] { return inner_->Create(r, ns, obj); });
   }
   absl::StatusOr<Json> Update(const Resource& r, const std::string& ns, const Json& obj,
                               const std::string& sub) override {
-    return Count("update", r, sub, inner_->Update(r, ns, obj, sub));
+    return Timed("update", r, sub, [&] { return inner_->Update(r, ns, obj, sub); });
   }
   absl::StatusOr<Json> Patch(const Resource& r, const std::string& ns, const std::string& name,
                              PatchType type, const Json& patch, const std::string& sub) override {
-    return Count("patch", r, sub, inner_->Patch(r, ns, name, type, patch, sub));
+    return Timed("patch", r, sub, [&] { return inner_->Patch(r, ns, name, type, patch, sub); });
   }
   absl::StatusOr<Json> Apply(const Resource& r, const std::string& ns, const Json& obj,
                              const ApplyOptions& opts, const std::string& sub) override {
-    return Count("apply", r, sub, inner_->Apply(r, ns, obj, opts, sub));
+    return Timed("apply", r, sub, [&] { return inner_->Apply(r, ns, obj, opts, sub); });
   }
   absl::Status Delete(const Resource& r, const std::string& ns, const std::string& name,
                       const DeleteOptions& opts) override {
+    const auto start = std::chrono::steady_clock::now();
     absl::Status s = inner_->Delete(r, ns, name, opts);
+    durations_.Add({{"verb", "delete"}}, kBuckets)
+        .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     Inc("delete", r, "", s);
     return s;
   }
   absl::StatusOr<std::unique_ptr<WatchStream>> Watch(const Resource& r, const std::string& ns,
                                                      const WatchOptions& opts) override {
-    return Count("watch", r, "", inner_->Watch(r, ns, opts));
+    return Timed("watch", r, "", [&] { return inner_->Watch(r, ns, opts); });
   }
 
  private:
@@ -57,6 +68,16 @@ class InstrumentedClient final : public KubeClient {
   T Count(const char* verb, const Resource& r, const std::string& sub, T result) {
     Inc(verb, r, sub, result.status());
     return result;
+  }
+  // Times `call` and counts its result.
+  template <typename F>
+  std::invoke_result_t<F> Timed(const char* verb, const Resource& r, const std::string& sub,
+                                F call) {
+    const auto start = std::chrono::steady_clock::now();
+    auto result = call();
+    durations_.Add({{"verb", verb}}, kBuckets)
+        .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return Count(verb, r, sub, std::move(result));
   }
   void Inc(const char* verb, const Resource& r, const std::string& sub, const absl::Status& s) {
     std::string code = "2xx";
@@ -71,8 +92,11 @@ class InstrumentedClient final : public KubeClient {
         .Increment();
   }
 
+  inline static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
   std::shared_ptr<KubeClient> inner_;
   prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& durations_;
 };
 
 }  // namespace
