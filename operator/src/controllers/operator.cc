@@ -6,6 +6,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <future>
 #include <map>
 #include <mutex>
 #include <random>
@@ -17,6 +18,7 @@
 #include "miglet/operator/github/errors.h"
 #include "miglet/operator/kube/errors.h"
 #include "miglet/operator/kube/event_recorder.h"
+#include "miglet/operator/kube/informer.h"
 #include "pod_builder.h"
 #include "pool_plan.h"
 #include "spdlog/spdlog.h"
@@ -30,6 +32,11 @@ namespace {
 
 using api::Json;
 constexpr char kPoolController[] = "runnerpool";
+// A pool hears of its RunnerVMs' and agents' changes this much later, so that a burst of them
+// (a thousand machines registering at once) costs one pool reconcile, which reads every
+// RunnerVM of the pool, per interval instead of one per change. Its own changes (kubectl
+// scale) are never delayed.
+constexpr Duration kPoolBatch = std::chrono::milliseconds(250);
 constexpr char kVmController[] = "runnervm";
 constexpr char kFieldManager[] = "mig-controller";
 
@@ -94,6 +101,36 @@ class Outcomes {
  private:
   std::mutex mu_;
   std::map<std::string, CommandOutcome> map_;
+};
+
+// What this controller last wrote to each RunnerVM, until its informer has caught up: a
+// reconcile that runs between a write and the watch event that reports it reads the written
+// object instead of the cache's older one (which a preconditioned write would only get a 409
+// for). Matched by resourceVersion equality only, as the API conventions ask.
+class Written {
+ public:
+  void Remember(const std::string& key, const std::string& before, Json after) {
+    std::lock_guard l(mu_);
+    map_[key] = {before, std::move(after)};
+  }
+  // `cached` itself, or the object written over it when `cached` is what the write replaced.
+  Json Fresher(const std::string& key, Json cached) {
+    std::lock_guard l(mu_);
+    auto it = map_.find(key);
+    if (it == map_.end()) return cached;
+    const std::string rv = cached["metadata"].value("resourceVersion", "");
+    if (!rv.empty() && rv == it->second.first) return it->second.second;
+    map_.erase(it);  // the cache has seen our write, or something newer
+    return cached;
+  }
+  void Forget(const std::string& key) {
+    std::lock_guard l(mu_);
+    map_.erase(key);
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::pair<std::string, Json>> map_;
 };
 
 // RunnerVM name -> keys (ns/name), kept from the informer's events, for the hub's vm_id.
@@ -279,7 +316,8 @@ class OperatorImpl final : public Operator {
       const std::string ns = obj["metadata"].value("namespace", "");
       o_.manager->Enqueue(kVmController, ctrl::Request::FromKey(kube::ObjectKey(obj)));
       if (obj.contains("spec") && obj["spec"].contains("poolName")) {
-        o_.manager->Enqueue(kPoolController, {ns, obj["spec"].value("poolName", "")});
+        o_.manager->EnqueueAfter(kPoolController, {ns, obj["spec"].value("poolName", "")},
+                                 kPoolBatch);
       }
     };
     vms_->AddEventHandler(
@@ -310,7 +348,8 @@ class OperatorImpl final : public Operator {
       for (const auto& obj : pools_->List()) {
         const auto& md = obj.value("metadata", Json::object());
         if (md.value("name", "") == pool_id) {
-          o_.manager->Enqueue(kPoolController, {md.value("namespace", ""), pool_id});
+          o_.manager->EnqueueAfter(kPoolController, {md.value("namespace", ""), pool_id},
+                                   kPoolBatch);
         }
       }
       return;
@@ -319,7 +358,8 @@ class OperatorImpl final : public Operator {
       const auto req = ctrl::Request::FromKey(key);
       o_.manager->Enqueue(kVmController, req);
       if (auto obj = vms_->Get(key); obj && (*obj)["spec"].contains("poolName")) {
-        o_.manager->Enqueue(kPoolController, {req.ns, (*obj)["spec"].value("poolName", "")});
+        o_.manager->EnqueueAfter(kPoolController, {req.ns, (*obj)["spec"].value("poolName", "")},
+                                 kPoolBatch);
       }
     }
   }
@@ -448,6 +488,7 @@ class OperatorImpl final : public Operator {
   kube::Informer* pods_ = nullptr;
   NameIndex names_;
   Outcomes outcomes_;
+  Written written_;
   std::unique_ptr<GitHubClients> github_;
   std::unique_ptr<kube::EventRecorder> events_;
   prometheus::Family<prometheus::Gauge>* runners_ = nullptr;
@@ -480,15 +521,18 @@ absl::Status DeregisterRunner(OperatorImpl& op, const api::RunnerPool& pool,
 // derived from a cache that has not yet seen this controller's last write (a runner's id, the
 // registration count) is refused with a conflict, and the reconcile runs again on fresh data,
 // so nothing written is undone.
-absl::Status WriteVmStatus(kube::ResourceClient& vms, api::RunnerVM& vm,
+absl::Status WriteVmStatus(Written& written, kube::ResourceClient& vms, api::RunnerVM& vm,
                            const api::RunnerVMStatus& st) {
   Json patch = api::EncodeStatus(st);
   if (!vm.meta.resource_version.empty()) {
     patch["metadata"] = {{"resourceVersion", vm.meta.resource_version}};
   }
-  ASSIGN_OR_RETURN(Json written, vms.MergePatchStatus(vm.meta.name, patch));
-  vm.meta.resource_version = written["metadata"].value("resourceVersion", "");
+  ASSIGN_OR_RETURN(Json out, vms.MergePatchStatus(vm.meta.name, patch));
+  kube::StripManagedFields(out);
+  const std::string before = vm.meta.resource_version;
+  vm.meta.resource_version = out["metadata"].value("resourceVersion", "");
   vm.status = st;
+  written.Remember(vm.meta.Key(), before, std::move(out));
   return absl::OkStatus();
 }
 
@@ -497,9 +541,11 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
   auto obj = op.vms_->Get(req.Key());
   if (!obj) {
     op.outcomes_.Forget(req.Key());
+    op.written_.Forget(req.Key());
     return ctrl::Result{};
   }
-  ASSIGN_OR_RETURN(api::RunnerVM vm, api::DecodeRunnerVM(*obj));
+  ASSIGN_OR_RETURN(api::RunnerVM vm,
+                   api::DecodeRunnerVM(op.written_.Fresher(req.Key(), std::move(*obj))));
   auto vms = kube::RunnerVMsIn(*op.o_.kube, vm.meta.ns);
   const auto pool = op.Pool(vm.meta.ns, vm.spec.pool_name);
   const auto agent = op.AgentOf(vm);
@@ -599,7 +645,7 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
         // id, and a reconcile from a stale cache is refused here, before it costs a runner.
         api::RunnerVMStatus counted = vm.status;
         ++counted.registrations;
-        RETURN_IF_ERROR(WriteVmStatus(vms, vm, counted));
+        RETURN_IF_ERROR(WriteVmStatus(op.written_, vms, vm, counted));
         sp["runner_name"] = name;
         for (const auto& l : pool->spec.runner.labels) c.add_string_array_params(l);
         if (pool->spec.runner.ephemeral) {
@@ -620,7 +666,10 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
                   vm.meta.name,
                   {{"status",
                     {{"runner", {{"name", name}, {"id", jit.runner.id}, {"ephemeral", true}}}}}}));
+          kube::StripManagedFields(written);
+          const std::string before = vm.meta.resource_version;
           vm.meta.resource_version = written["metadata"].value("resourceVersion", "");
+          op.written_.Remember(vm.meta.Key(), before, written);
           vm.status.runner.name = name;
           vm.status.runner.id = jit.runner.id;
           vm.status.runner.ephemeral = true;
@@ -703,7 +752,7 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
         op.Event(vm.meta, "RunnerVM", "Normal", "Registered", "runner " + st.runner.name);
       }
     }
-    auto w = WriteVmStatus(vms, vm, st);
+    auto w = WriteVmStatus(op.written_, vms, vm, st);
     if (!w.ok() && !kube::IsNotFound(w)) return w;
   }
   // Back when the refresh is due (last-seen), sooner after a failed registration (it is tried
@@ -759,10 +808,23 @@ absl::StatusOr<ctrl::Result> PoolReconciler::Reconcile(const ctrl::Request& req)
   // External machines whose agents are connected but have no RunnerVM yet (they connected
   // before this pool was seen): adopted here, level-triggered.
   if (pool.spec.provider == api::Provider::kExternal) {
+    std::vector<std::string> orphans;
     for (const auto& a : op.o_.hub->ListAgents()) {
       if (a.connected && a.pool_id == pool.meta.name && op.names_.Keys(a.vm_id).empty()) {
-        op.Adopt(a.vm_id, a.pool_id);
+        orphans.push_back(a.vm_id);
       }
+    }
+    // Up to 16 at a time: a fleet that connects at once is adopted at the apiserver's pace,
+    // not at one round trip per machine.
+    constexpr size_t kInFlight = 16;
+    for (size_t i = 0; i < orphans.size(); i += kInFlight) {
+      std::vector<std::future<void>> batch;
+      for (size_t j = i; j < std::min(orphans.size(), i + kInFlight); ++j) {
+        batch.push_back(std::async(std::launch::async, [&op, &orphans, &pool, j] {
+          op.Adopt(orphans[j], pool.meta.name);
+        }));
+      }
+      for (auto& f : batch) f.get();
     }
   }
 
