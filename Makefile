@@ -6,7 +6,7 @@ BUILD_TYPE ?= RelWithDebInfo
 CTEST = ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error
 
 .PHONY: kube-tools test-kube bench-kube
-.PHONY: all deps build test unit integration format format-check bench bench-channel bench-agent bench-github demo \
+.PHONY: all deps build test unit integration format format-check bench bench-channel bench-agent bench-github bench-operator demo \
         cluster-tools cluster-up cluster-down cluster-smoke clean help
 
 all: build
@@ -15,7 +15,8 @@ help:
 	@echo "make demo          build, then run the controller and three agents on loopback"
 	@echo "make test          format check, unit and integration tests (installs deps)"
 	@echo "make unit | integration   one test tier"
-	@echo "make bench         bench/channel at 1,000 and 10,000 agents, bench/agent, bench/github (prints figures)"
+	@echo "make bench         bench/channel at 1,000 and 10,000 agents, bench/agent, bench/github,"
+	@echo "                   bench/operator (prints figures)"
 	@echo "make deps          apt packages + Go-built tools (idempotent)"
 	@echo "make build         cmake + ninja into $(BUILD_DIR)/"
 	@echo "make format        clang-format the tree; format-check only checks"
@@ -54,7 +55,7 @@ format-check:
 
 BENCH_AGENTS ?= 1000,10000
 BENCH_RUNS ?= 3
-bench: bench-channel bench-agent bench-github
+bench: bench-channel bench-agent bench-github bench-operator
 
 bench-channel: build
 	$(BUILD_DIR)/bench/channel_bench --agents=$(BENCH_AGENTS) --runs=$(BENCH_RUNS) \
@@ -65,6 +66,13 @@ bench-agent: build
 
 bench-github: build
 	$(BUILD_DIR)/bench/github_bench --runners-per-hour=1000 --hours=24 --lives=20
+
+# The operator on a real control plane: 100 real agents scaled 0 -> 100 -> 0, the same with
+# simulated agents, and API writes at 1,000 and 10,000 RunnerVMs (about 20 minutes).
+bench-operator: build
+	hack/cluster/build-tools.sh kube etcd
+	$(BUILD_DIR)/bench/operator_bench --scale-agents=100 --scale-runs=3 --vms=$(BENCH_AGENTS) \
+	  --window=60s
 
 demo: build
 	scripts/demo.sh

@@ -2,14 +2,19 @@
 // a directory of its own, torn down at the end) with the GitHub stand-in. Prints figures;
 // asserts nothing about time.
 //
-//   operator_bench [--parts=scale,steady] [--scale-agents=100] [--scale-runs=3]
-//                  [--vms=1000,10000] [--window=60s] [--heartbeat-interval=10s]
-//                  [--status-refresh=20m]
+//   operator_bench [--parts=latency,scale-real,scale-sim,steady] [--scale-agents=100]
+//                  [--scale-runs=3] [--vms=1000,10000] [--window=60s]
+//                  [--heartbeat-interval=10s] [--status-refresh=20m] [--workers=4] [--keep=true]
 //
-// scale: an external pool, `--scale-agents` real miglet agents (each with the fake runner,
-//   online against the stand-in) adopted as spares. Per run, `kubectl scale` 0 -> N until
-//   the stand-in lists N runners online (listening for jobs), then N -> 0 until it lists
-//   none; no job runs.
+// latency: the controller's client on the idle apiserver, 100 sequential GETs and PATCHes.
+// scale-real: an external pool, `--scale-agents` real miglet agents (each with the fake
+//   runner, online against the stand-in) adopted as spares. Per run, `kubectl scale` 0 -> N
+//   until the stand-in lists N runners online (listening for jobs), then N -> 0 until it lists
+//   none; no job runs. Everything (apiserver, etcd, stand-in, N agents and N fake runners)
+//   shares the machine's cores.
+// scale-sim: the same with simulated agents (no runner processes): 0 -> N until the stand-in
+//   has N runners and the pool reports N idle, N -> 0 until the stand-in has none. This is
+//   the controller's own path: API writes, GitHub calls, commands.
 // steady: per N in `--vms`, an external pool of N replicas and N agents simulated in this
 //   process (bench/common/sim_agent.h, as bench/channel uses them), heartbeats every
 //   `--heartbeat-interval` on random phases. Once every runner is registered and idle and the
@@ -29,6 +34,7 @@
 #include <map>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include "../../tests/integration/agent_process.h"
@@ -46,6 +52,8 @@ namespace miglet {
 namespace {
 
 namespace fs = std::filesystem;
+int g_argc = 0;
+char** g_argv = nullptr;
 using Json = nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 using github::testing::StandIn;
@@ -60,10 +68,12 @@ std::string Flag(int argc, char** argv, const std::string& name, const std::stri
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]).rfind(prefix, 0) == 0) return argv[i] + prefix.size();
     if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
-      std::cout << "usage: operator_bench [--parts=scale,steady] [--scale-agents=100] "
+      std::cout << "usage: operator_bench [--parts=latency,scale-real,scale-sim,steady] "
+                   "[--scale-agents=100] "
                    "[--scale-runs=3]\n"
                    "                      [--vms=1000,10000] [--window=60s] "
-                   "[--heartbeat-interval=10s] [--status-refresh=20m]\n";
+                   "[--heartbeat-interval=10s] [--status-refresh=20m]\n"
+                   "                      [--keep=true: keep the logs in /tmp]\n";
       exit(0);
     }
   }
@@ -146,8 +156,8 @@ class Controller {
       if (grpc_port_ <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     if (grpc_port_ <= 0) {
-      std::cerr << "mig-controller did not start:\n" << testing::ReadAll(dir / "controller.log");
-      exit(1);
+      throw std::runtime_error("mig-controller did not start:\n" +
+                               testing::ReadAll(dir / "controller.log"));
     }
     metrics_ = std::move(
         *MakeHttpTransport({.base_url = "http://127.0.0.1:" + std::to_string(metrics_port_),
@@ -184,6 +194,11 @@ class Controller {
     }
     return sum;
   }
+  // Mean latency of the controller's API requests of `verb` since the counts `since`.
+  std::pair<double, double> LatencySums(const std::string& verb) {
+    return {Metric("mig_controller_kube_request_duration_seconds_sum", {{"verb", verb}}),
+            Metric("mig_controller_kube_request_duration_seconds_count", {{"verb", verb}})};
+  }
   double Writes() {
     return Metric("mig_controller_kube_requests_total",
                   {{"verb", "create|update|patch|apply|delete"}});
@@ -213,8 +228,7 @@ void MakePool(Env& env, const std::string& ns, const std::string& name, int repl
                           {"metadata", {{"name", "gh"}}},
                           {"stringData", {{"github_token", github::testing::kTestPat}}}});
   if (!r.ok()) {
-    std::cerr << "secret: " << r.status() << "\n";
-    exit(1);
+    throw std::runtime_error("secret: " + r.status().ToString());
   }
   r = env.client->Create(
       kube::RunnerPools(), ns,
@@ -227,8 +241,7 @@ void MakePool(Env& env, const std::string& ns, const std::string& name, int repl
          {"github", {{"url", env.standin->url() + "/acme"}, {"tokenSecretRef", {{"name", "gh"}}}}},
          {"runner", {{"labels", {"self-hosted", "linux"}}}}}}});
   if (!r.ok()) {
-    std::cerr << "pool: " << r.status() << "\n";
-    exit(1);
+    throw std::runtime_error("pool: " + r.status().ToString());
   }
 }
 
@@ -256,23 +269,97 @@ void Scale(Env& env, const std::string& ns, const std::string& pool, int n) {
   auto r = env.cluster->Sh("kubectl scale runnerpool/" + pool + " --replicas=" + std::to_string(n) +
                            " -n " + ns);
   if (!r.ok()) {
-    std::cerr << "kubectl scale: " << r.status() << "\n";
-    exit(1);
+    throw std::runtime_error("kubectl scale: " + r.status().ToString());
   }
+}
+
+// ----------------------------------------------------------------------------- latency
+
+// The client's own request latency on an idle apiserver: 100 sequential GETs and merge patches
+// of one object.
+void LatencyPart(Env& env) {
+  std::vector<double> gets, patches;
+  for (int i = 0; i < 100; ++i) {
+    auto t = SteadyClock::now();
+    auto g = env.client->Get(kube::Namespaces(), "", "default");
+    gets.push_back(1000 * Since(t));
+    t = SteadyClock::now();
+    auto p = env.client->Patch(kube::Namespaces(), "", "default", kube::PatchType::kMerge,
+                               {{"metadata", {{"labels", {{"bench", std::to_string(i)}}}}}});
+    patches.push_back(1000 * Since(t));
+    if (!g.ok() || !p.ok()) throw std::runtime_error("latency: a request failed");
+  }
+  std::printf(
+      "latency (idle apiserver, one client, sequential): GET median %.2f ms, merge PATCH "
+      "median %.2f ms\n\n",
+      Median(gets), Median(patches));
+}
+
+// The apiserver's request durations for RunnerVMs, by verb and subresource: (sum, count).
+std::map<std::string, std::pair<double, double>> ApiserverSums(Env& env) {
+  std::map<std::string, std::pair<double, double>> by;
+  auto raw = env.cluster->Sh(
+      "kubectl get --raw /metrics | grep -E "
+      "'^apiserver_request_duration_seconds_(sum|count)\\{.*resource=\"runnervms\"' | "
+      "grep -E 'verb=\"(PATCH|POST)\"'");
+  if (!raw.ok()) return by;
+  std::istringstream in(*raw);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto field = [&](const std::string& k) {
+      auto a = line.find(k + "=\"");
+      if (a == std::string::npos) return std::string();
+      a += k.size() + 2;
+      return line.substr(a, line.find('"', a) - a);
+    };
+    const std::string key = field("verb") + " runnervms" +
+                            (field("subresource").empty() ? "" : "/" + field("subresource"));
+    const double v = std::stod(line.substr(line.rfind(' ') + 1));
+    (line.find("_sum{") != std::string::npos ? by[key].first : by[key].second) += v;
+  }
+  return by;
 }
 
 // ----------------------------------------------------------------------------- scale
 
-void ScalePart(Env& env, int agents, int runs) {
-  const std::string ns = "bench-scale";
+void ScalePart(Env& env, int agents, int runs, bool sim) {
+  const std::string ns = sim ? "bench-scale-sim" : "bench-scale";
   MakePool(env, ns, "ext", 0);
-  Controller ctl(env.dir / "scale-controller",
+  Controller ctl(env.dir / (ns + "-controller"),
                  {"--kubeconfig=" + env.cluster->kubeconfig(), "--namespace=" + ns,
-                  "--github-ca-file=" + env.standin->ca_file(), "--log-level=info"});
+                  "--github-ca-file=" + env.standin->ca_file(), "--log-level=info",
+                  "--workers=" + Flag(g_argc, g_argv, "workers", "4")});
   std::vector<std::unique_ptr<testing::AgentProcess>> machines;
+  bench::SimShared shared;
+  std::vector<std::unique_ptr<bench::SimAgent>> sims;
+  // Simulated agents end their streams before they go (a reactor must outlive its RPC).
+  struct EndSims {
+    std::vector<std::unique_ptr<bench::SimAgent>>& sims;
+    ~EndSims() {
+      for (auto& a : sims) a->Stop();
+      WaitFor(
+          [&] {
+            for (auto& a : sims) {
+              if (!a->done()) return false;
+            }
+            return true;
+          },
+          std::chrono::seconds(30));
+    }
+  } end_sims{sims};
+  std::atomic<bool> stop{false};
+  std::thread ticker;
   for (int i = 0; i < agents; ++i) {
     char id[32];
     snprintf(id, sizeof id, "m%03d", i);
+    if (sim) {
+      sims.push_back(std::make_unique<bench::SimAgent>(
+          bench::SimAgentOptions{
+              .vm_id = id, .pool_id = "ext", .org_id = "acme", .registered = false},
+          "127.0.0.1:" + std::to_string(ctl.grpc_port()), &shared));
+      sims.back()->Begin();
+      continue;
+    }
     const std::string yaml =
         std::string("vm_id: ") + id +
         "\npool_id: ext\norg_id: acme\ncontroller:\n  grpc_endpoint: 127.0.0.1:" +
@@ -286,6 +373,28 @@ void ScalePart(Env& env, int agents, int runs) {
             {"FAKE_RUNNER_CA_FILE", env.standin->ca_file()}}));
     machines.back()->Start();
   }
+  if (sim) {
+    ticker = std::thread([&] {
+      while (!stop) {
+        for (int t = 0; t < 100 && !stop; ++t) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        for (auto& a : sims) a->Heartbeat();
+      }
+    });
+  }
+  struct Stop {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~Stop() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } stop_ticker{stop, ticker};
+  auto pool_idle = [&] {
+    auto p = env.client->Get(kube::RunnerPools(), ns, "ext");
+    return p.ok() ? (*p)["status"].value("idleRunners", 0) : 0;
+  };
   auto gh = std::move(*github::MakeGitHubClient(env.standin->Options("/acme", false)));
   // Every machine adopted as a spare: RunnerVMs with a connected agent in state ready.
   const bool adopted = WaitFor(
@@ -293,25 +402,39 @@ void ScalePart(Env& env, int agents, int runs) {
         auto l = env.client->List(kube::RunnerVMs(), ns);
         if (!l.ok() || static_cast<int>(l->items.size()) != agents) return false;
         for (const auto& vm : l->items) {
-          if (vm["status"]["agent"].value("state", "") != "ready") return false;
+          // A spare: connected, no runner (ready; draining after a runner of its own went).
+          const Json agent = vm.value("status", Json::object()).value("agent", Json::object());
+          const std::string st = agent.value("state", "");
+          if (!agent.value("connected", false) || (st != "ready" && st != "draining")) {
+            return false;
+          }
         }
         return true;
       },
       std::chrono::minutes(5), std::chrono::milliseconds(200));
   if (!adopted) {
-    std::cerr << "the machines were not all adopted\n";
-    exit(1);
+    throw std::runtime_error("the machines were not all adopted as spares");
   }
-  std::printf("scale: %d real miglet agents (fake runner online at the stand-in) adopted\n",
+  std::printf(sim ? "scale: %d simulated agents (bench/common/sim_agent.h) adopted\n"
+                  : "scale: %d real miglet agents (fake runner online at the stand-in) adopted\n",
               agents);
-  std::printf("%-4s %12s %12s %14s %14s\n", "run", "0->N s", "N->0 s", "writes up", "writes down");
+  std::printf("%-4s %10s %10s %11s %11s %15s\n", "run", "0->N s", "N->0 s", "writes up",
+              "writes down", "mean write ms");
   std::vector<double> ups, downs;
+  auto apiserver_before = ApiserverSums(env);
   for (int run = 1; run <= runs; ++run) {
     double w0 = ctl.Writes();
+    const auto l0 = ctl.LatencySums("patch|create|delete");
     auto t0 = SteadyClock::now();
     Scale(env, ns, "ext", agents);
-    const bool up = WaitFor([&] { return StandinRunners(*gh)["online"] == agents; },
-                            std::chrono::minutes(5), std::chrono::milliseconds(20));
+    // Real agents: their runners online at the stand-in (listening for jobs). Simulated ones
+    // run no runner: registered at the stand-in, and idle as the controller sees them.
+    const bool up = WaitFor(
+        [&] {
+          return sim ? StandinRunners(*gh)["total"] == agents && pool_idle() == agents
+                     : StandinRunners(*gh)["online"] == agents;
+        },
+        std::chrono::minutes(5), std::chrono::milliseconds(20));
     const double up_s = Since(t0);
     double w1 = ctl.Writes();
     t0 = SteadyClock::now();
@@ -321,12 +444,14 @@ void ScalePart(Env& env, int agents, int runs) {
     const double down_s = Since(t0);
     double w2 = ctl.Writes();
     if (!up || !down) {
-      std::printf("run %d did not converge (up %d down %d)\n", run, up, down);
-      exit(1);
+      throw std::runtime_error("run " + std::to_string(run) + " did not converge (up " +
+                               std::to_string(up) + ", down " + std::to_string(down) + ")");
     }
     ups.push_back(up_s);
     downs.push_back(down_s);
-    std::printf("%-4d %12.2f %12.2f %14.0f %14.0f\n", run, up_s, down_s, w1 - w0, w2 - w1);
+    const auto l1 = ctl.LatencySums("patch|create|delete");
+    std::printf("%-4d %10.2f %10.2f %11.0f %11.0f %15.1f\n", run, up_s, down_s, w1 - w0, w2 - w1,
+                1000 * (l1.first - l0.first) / std::max(1.0, l1.second - l0.second));
     std::fflush(stdout);
     // The machines are spares again (drained, ready for the next registration) before the
     // next run.
@@ -342,8 +467,20 @@ void ScalePart(Env& env, int agents, int runs) {
         },
         std::chrono::minutes(2), std::chrono::milliseconds(100));
   }
-  std::printf("scale medians (N=%d): 0->N %.2f s, N->0 %.2f s (kubectl scale included)\n\n", agents,
-              Median(ups), Median(downs));
+  for (const char* verb : {"get", "create", "patch", "delete"}) {
+    const auto l = ctl.LatencySums(verb);
+    std::printf("  controller's API %s: %.0f requests, mean %.1f ms\n", verb, l.second,
+                1000 * l.first / std::max(1.0, l.second));
+  }
+  // The apiserver's side of the same requests (this part's only).
+  for (const auto& [k, sc] : ApiserverSums(env)) {
+    const auto& before = apiserver_before[k];
+    const double n = sc.second - before.second;
+    std::printf("  apiserver %s: %.0f requests, mean %.1f ms\n", k.c_str(), n,
+                1000 * (sc.first - before.first) / std::max(1.0, n));
+  }
+  std::printf("scale medians (N=%d, %s): 0->N %.2f s, N->0 %.2f s (kubectl scale included)\n\n",
+              agents, sim ? "simulated agents" : "real agents", Median(ups), Median(downs));
 }
 
 // ----------------------------------------------------------------------------- steady
@@ -415,6 +552,7 @@ void SteadyPart(Env& env, int n, Duration window, Duration hb, const std::string
       WaitFor([&] { return idle() == n; }, std::chrono::minutes(30), std::chrono::seconds(1));
   const double registered_s = Since(t0);
   const double writes_to_register = ctl.Writes();
+  const double conflicts = ctl.Metric("mig_controller_kube_requests_total", {{"code", "409"}});
   if (!all_idle) std::printf("N=%d: only %d of %d idle after 30 min\n", n, idle(), n);
 
   // Settled: no write for 10 s (at most 5 min).
@@ -445,8 +583,8 @@ void SteadyPart(Env& env, int n, Duration window, Duration hb, const std::string
 
   std::printf(
       "steady N=%d: connect %.1f s; all registered+idle after %.1f s (%.0f API writes, %.1f "
-      "per RunnerVM)\n",
-      n, connect_s, registered_s, writes_to_register, writes_to_register / n);
+      "per RunnerVM, %.0f of them 409 conflicts)\n",
+      n, connect_s, registered_s, writes_to_register, writes_to_register / n, conflicts);
   std::printf(
       "  window %.0f s: API writes %.0f = %.3f/s (%.3f/s per 1,000 agents); heartbeats %.0f/s; "
       "GitHub requests %.0f\n",
@@ -480,7 +618,9 @@ void SteadyPart(Env& env, int n, Duration window, Duration hb, const std::string
 int main(int argc, char** argv) {
   using namespace miglet;
   spdlog::set_level(spdlog::level::warn);
-  const std::string parts = Flag(argc, argv, "parts", "scale,steady");
+  g_argc = argc;
+  g_argv = argv;
+  const std::string parts = Flag(argc, argv, "parts", "latency,scale-real,scale-sim,steady");
   const int scale_agents = std::stoi(Flag(argc, argv, "scale-agents", "100"));
   const int scale_runs = std::stoi(Flag(argc, argv, "scale-runs", "3"));
   const std::string vms = Flag(argc, argv, "vms", "1000,10000");
@@ -514,14 +654,26 @@ int main(int argc, char** argv) {
       "mig-controller as a process; 2 shared cores\n\n");
   std::fflush(stdout);
 
-  if (parts.find("scale") != std::string::npos) ScalePart(env, scale_agents, scale_runs);
-  if (parts.find("steady") != std::string::npos) {
-    for (const auto& v : absl::StrSplit(vms, ',')) {
-      SteadyPart(env, std::stoi(std::string(v)), window, hb, refresh);
+  int rc = 0;
+  try {
+    if (parts.find("latency") != std::string::npos) LatencyPart(env);
+    if (parts.find("scale-sim") != std::string::npos) {
+      ScalePart(env, scale_agents, scale_runs, /*sim=*/true);
     }
+    if (parts.find("scale-real") != std::string::npos) {
+      ScalePart(env, scale_agents, scale_runs, /*sim=*/false);
+    }
+    if (parts.find("steady") != std::string::npos) {
+      for (const auto& v : absl::StrSplit(vms, ',')) {
+        SteadyPart(env, std::stoi(std::string(v)), window, hb, refresh);
+      }
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "operator_bench: " << e.what() << " (logs kept in " << env.dir << ")\n";
+    rc = 1;
   }
   env.standin.reset();
   env.cluster.reset();
-  fs::remove_all(env.dir);
-  return 0;
+  if (rc == 0 && Flag(argc, argv, "keep", "false") != "true") fs::remove_all(env.dir);
+  return rc;
 }
