@@ -123,6 +123,14 @@ class Written {
     map_.erase(it);  // the cache has seen our write, or something newer
     return cached;
   }
+  // The informer's cache now holds `rv` for `key`: once that is not the version the write
+  // replaced, the written copy is not needed any more (one object per RunnerVM otherwise stays
+  // until its next reconcile).
+  void Seen(const std::string& key, const std::string& rv) {
+    std::lock_guard l(mu_);
+    auto it = map_.find(key);
+    if (it != map_.end() && rv != it->second.first) map_.erase(it);
+  }
   void Forget(const std::string& key) {
     std::lock_guard l(mu_);
     map_.erase(key);
@@ -314,6 +322,7 @@ class OperatorImpl final : public Operator {
     // owned too, but the pool is found the same way).
     auto vm_changed = [this](const Json& obj) {
       const std::string ns = obj["metadata"].value("namespace", "");
+      written_.Seen(kube::ObjectKey(obj), obj["metadata"].value("resourceVersion", ""));
       o_.manager->Enqueue(kVmController, ctrl::Request::FromKey(kube::ObjectKey(obj)));
       if (obj.contains("spec") && obj["spec"].contains("poolName")) {
         o_.manager->EnqueueAfter(kPoolController, {ns, obj["spec"].value("poolName", "")},
