@@ -24,6 +24,15 @@ int Cost(VmLife l) {
   }
 }
 
+// Both providers give up runners in this order.
+void SortForScaleDown(std::vector<const VmView*>& vms) {
+  std::stable_sort(vms.begin(), vms.end(), [](const VmView* a, const VmView* b) {
+    if (Cost(a->life) != Cost(b->life)) return Cost(a->life) < Cost(b->life);
+    if (a->created != b->created) return a->created > b->created;  // newest first
+    return a->name > b->name;
+  });
+}
+
 const char* LifeName(VmLife l) {
   switch (l) {
     case VmLife::kStarting:
@@ -97,11 +106,7 @@ PoolPlan PlanPodPool(const api::RunnerPoolSpec& spec, const std::vector<VmView>&
     plan.reasons.push_back("scale up: " + std::to_string(have) + " serving, " +
                            std::to_string(want) + " wanted");
   } else if (have > want) {
-    std::stable_sort(serving.begin(), serving.end(), [](const VmView* a, const VmView* b) {
-      if (Cost(a->life) != Cost(b->life)) return Cost(a->life) < Cost(b->life);
-      if (a->created != b->created) return a->created > b->created;  // newest first
-      return a->name > b->name;
-    });
+    SortForScaleDown(serving);
     for (int i = 0; i < have - want; ++i) {
       plan.drain.push_back(serving[i]->name);
       plan.reasons.push_back("scale down: drain " + serving[i]->name + " (" +
@@ -155,11 +160,7 @@ PoolPlan PlanExternalPool(const api::RunnerPoolSpec& spec, const std::vector<VmV
       plan.reasons.push_back("scale up: activate spare " + spares[i]->name);
     }
   } else if (have > want) {
-    std::stable_sort(serving.begin(), serving.end(), [](const VmView* a, const VmView* b) {
-      if (Cost(a->life) != Cost(b->life)) return Cost(a->life) < Cost(b->life);
-      if (a->created != b->created) return a->created > b->created;
-      return a->name > b->name;
-    });
+    SortForScaleDown(serving);
     for (int i = 0; i < have - want; ++i) {
       plan.drain.push_back(serving[i]->name);
       plan.reasons.push_back("scale down: drain " + serving[i]->name + " (" +
