@@ -126,7 +126,14 @@ absl::Status TestCluster::InstallCrds() const {
       Sh("kubectl apply --server-side --force-conflicts -f " + Quote(kSource + "/deploy/crds") +
          " && kubectl wait --for=condition=Established --timeout=60s "
          "crd/runnerpools.miglet.dev crd/runnervms.miglet.dev");
-  return r.status();
+  if (!r.ok()) return r.status();
+  // Established is not yet published: the apiserver adds a new CRD's schema to its OpenAPI
+  // documents (what `kubectl explain` reads) a moment later.
+  const std::string explain =
+      "kubectl explain runnerpools.spec >/dev/null && "
+      "kubectl explain runnervms.spec >/dev/null";
+  if (Eventually([&] { return Sh(explain).ok(); })) return absl::OkStatus();
+  return Sh(explain).status();
 }
 
 absl::Status TestCluster::KillApiserver() {
