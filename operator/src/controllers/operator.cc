@@ -81,13 +81,16 @@ Json RemoveFinalizerPatch(const api::ObjectMeta& m, const std::string& f) {
 }
 
 // Command outcomes the hub reported, until the RunnerVM's status has them.
-class Outcomes {
+// Per-RunnerVM facts the controller holds until they are written (command outcomes, runner
+// ids), by the RunnerVM's key.
+template <typename T>
+class Memo {
  public:
-  void Set(const std::string& key, CommandOutcome o) {
+  void Set(const std::string& key, T o) {
     std::lock_guard l(mu_);
     map_[key] = std::move(o);
   }
-  std::optional<CommandOutcome> Get(const std::string& key) {
+  std::optional<T> Get(const std::string& key) {
     std::lock_guard l(mu_);
     auto it = map_.find(key);
     if (it == map_.end()) return std::nullopt;
@@ -100,7 +103,7 @@ class Outcomes {
 
  private:
   std::mutex mu_;
-  std::map<std::string, CommandOutcome> map_;
+  std::map<std::string, T> map_;
 };
 
 // What this controller last wrote to each RunnerVM, until its informer has caught up: a
@@ -496,7 +499,8 @@ class OperatorImpl final : public Operator {
   kube::Informer* vms_ = nullptr;
   kube::Informer* pods_ = nullptr;
   NameIndex names_;
-  Outcomes outcomes_;
+  Memo<CommandOutcome> outcomes_;
+  Memo<LearntRunner> learnt_runners_;
   Written written_;
   std::unique_ptr<GitHubClients> github_;
   std::unique_ptr<kube::EventRecorder> events_;
@@ -550,6 +554,7 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
   auto obj = op.vms_->Get(req.Key());
   if (!obj) {
     op.outcomes_.Forget(req.Key());
+    op.learnt_runners_.Forget(req.Key());
     op.written_.Forget(req.Key());
     return ctrl::Result{};
   }
@@ -594,6 +599,7 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
                                patch);
     if (!r.ok() && !kube::IsNotFound(r.status())) return r.status();
     op.outcomes_.Forget(req.Key());
+    op.learnt_runners_.Forget(req.Key());
     return ctrl::Result{};
   }
   if (!vm.meta.HasFinalizer(api::kFinalizer)) {
@@ -650,10 +656,15 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
       case VmCommand::Kind::kRegister: {
         ASSIGN_OR_RETURN(auto gh, op.github_->For(*pool));
         const std::string name = RunnerName(*pool, vm);
-        // The count goes up before GitHub is asked: every registration keeps its own command
-        // id, and a reconcile from a stale cache is refused here, before it costs a runner.
+        // The count goes up, with the runner's name, before GitHub is asked: every
+        // registration keeps its own command id, a reconcile from a stale cache is refused
+        // here, before it costs a runner, and whatever happens next, the finalizer finds the
+        // runner by its name. The runner of an earlier registration is over.
         api::RunnerVMStatus counted = vm.status;
         ++counted.registrations;
+        counted.runner = {};
+        counted.runner.name = name;
+        counted.runner.ephemeral = pool->spec.runner.ephemeral;
         RETURN_IF_ERROR(WriteVmStatus(op.written_, vms, vm, counted));
         sp["runner_name"] = name;
         for (const auto& l : pool->spec.runner.labels) c.add_string_array_params(l);
@@ -666,22 +677,9 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
                                                   .runner_group_id = group,
                                                   .labels = pool->spec.runner.labels,
                                                   .work_folder = pool->spec.runner.work_folder}));
-          // The runner's id is kept before the agent hears of it: whatever happens next, the
-          // finalizer can delete it by id. Only what was just learnt is written, so this write
-          // needs no precondition.
-          ASSIGN_OR_RETURN(
-              Json written,
-              vms.MergePatchStatus(
-                  vm.meta.name,
-                  {{"status",
-                    {{"runner", {{"name", name}, {"id", jit.runner.id}, {"ephemeral", true}}}}}}));
-          kube::StripManagedFields(written);
-          const std::string before = vm.meta.resource_version;
-          vm.meta.resource_version = written["metadata"].value("resourceVersion", "");
-          op.written_.Remember(vm.meta.Key(), before, written);
-          vm.status.runner.name = name;
-          vm.status.runner.id = jit.runner.id;
-          vm.status.runner.ephemeral = true;
+          // The runner's id goes into the status with its next write (the agent reports
+          // registering at once): it is not worth a write of its own on the way to the runner.
+          op.learnt_runners_.Set(req.Key(), {vm.status.registrations, name, jit.runner.id});
           sp["jit_config"] = jit.encoded_jit_config;
         } else {
           ASSIGN_OR_RETURN(auto token, gh->CreateRegistrationToken());
@@ -732,14 +730,25 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
   }
 
   // A drained machine whose ephemeral runner stopped without a job keeps an offline runner at
-  // GitHub: deregister it now, so a spare carries none.
+  // GitHub: deregister it now, so a spare carries none (by id, or by name when its id was
+  // never written).
+  const auto learnt = op.learnt_runners_.Get(req.Key());
+  if (learnt && vm.status.runner.id == learnt->id) op.learnt_runners_.Forget(req.Key());
   if (pool->spec.provider == api::Provider::kExternal &&
-      vm.spec.desired_state == api::DesiredState::kDrained && vm.status.runner.id > 0 && agent &&
-      agent->connected && agent->miglet_state == "draining" &&
-      agent->current_job.job_id().empty()) {
+      vm.spec.desired_state == api::DesiredState::kDrained && vm.status.runner.ephemeral &&
+      !vm.status.runner.name.empty() && agent && agent->connected &&
+      agent->miglet_state == "draining" && agent->current_job.job_id().empty()) {
     ASSIGN_OR_RETURN(auto gh, op.github_->For(*pool));
-    RETURN_IF_ERROR(gh->DeleteRunner(vm.status.runner.id));
+    int64_t id = vm.status.runner.id;
+    if (id == 0 && learnt && learnt->name == vm.status.runner.name) id = learnt->id;
+    if (id > 0) {
+      RETURN_IF_ERROR(gh->DeleteRunner(id));
+    } else {
+      ASSIGN_OR_RETURN(auto runners, gh->ListRunners(vm.status.runner.name));
+      for (const auto& r : runners) RETURN_IF_ERROR(gh->DeleteRunner(r.id));
+    }
     vm.status.runner = {};
+    op.learnt_runners_.Forget(req.Key());
   }
 
   // Status, written only when it differs.
@@ -748,6 +757,7 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
   in.vm = &vm;
   in.agent = agent ? &*agent : nullptr;
   in.outcome = outcome ? &*outcome : nullptr;
+  in.learnt_runner = learnt ? &*learnt : nullptr;
   in.life = life;
   in.pod_name = pod_name;
   in.now = now;

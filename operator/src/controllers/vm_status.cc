@@ -124,6 +124,13 @@ api::RunnerVMStatus DeriveVmStatus(const VmStatusInputs& in) {
     s.health = {a->health.cpu_usage_percent(), a->health.memory_usage_percent(),
                 a->health.disk_usage_percent()};
   }
+  // The runner's id from GitHub rides along too: the finalizer, the sweep and a re-registration
+  // all find a runner by its name, written before GitHub was asked, so the id is not worth a
+  // write of its own.
+  if (in.learnt_runner != nullptr && (other_change || stale)) {
+    const LearntRunner& r = *in.learnt_runner;
+    if (s.registrations == r.registration && s.runner.name == r.name) s.runner.id = r.id;
+  }
   return s;
 }
 

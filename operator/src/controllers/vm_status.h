@@ -24,10 +24,19 @@ struct CommandOutcome {
   std::map<std::string, std::string> config;  // update_config's, when it succeeded
 };
 
+// A runner's id, learnt from GitHub after the registration count and the runner's name were
+// written: it rides along with the RunnerVM's next status write.
+struct LearntRunner {
+  int64_t registration = 0;  // the status.registrations it belongs to
+  std::string name;
+  int64_t id = 0;
+};
+
 struct VmStatusInputs {
   const api::RunnerVM* vm = nullptr;
   const AgentInfo* agent = nullptr;  // the hub's current view; null when it has none
   const CommandOutcome* outcome = nullptr;
+  const LearntRunner* learnt_runner = nullptr;
   VmLife life = VmLife::kStarting;
   std::string pod_name;  // the Pod made for it (pod provider), or ""
   WallTime now{};

@@ -96,6 +96,31 @@ TEST(VmStatusTest, HeartbeatsAloneMakeNoNewStatus) {
   EXPECT_EQ(stale.agent.last_seen, api::FormatTime(kNow + minutes(21)));
 }
 
+TEST(VmStatusTest, RunnerIdRidesAlongWithTheNextWrite) {
+  // Registration 3 was counted and named before GitHub was asked; GitHub then gave id 42.
+  auto vm = Vm();
+  auto a = Agent("ready");
+  vm.status = Derive(vm, &a, VmLife::kStarting);
+  vm.status.registrations = 3;
+  vm.status.runner.name = "ci-ci-a";
+  vm.status.runner.ephemeral = true;
+  const LearntRunner learnt{3, "ci-ci-a", 42};
+  auto derive = [&](const LearntRunner* l) {
+    return DeriveVmStatus(
+        {.vm = &vm, .agent = &a, .learnt_runner = l, .life = VmLife::kStarting, .now = kNow});
+  };
+  // Nothing else changed: the id alone makes no write.
+  EXPECT_EQ(api::EncodeStatus(derive(&learnt)), api::EncodeStatus(vm.status));
+  // The agent reports registering: the id goes with that write.
+  a.miglet_state = "registering_runner";
+  EXPECT_EQ(derive(&learnt).runner.id, 42);
+  EXPECT_EQ(derive(nullptr).runner.id, 0);
+  // An id learnt for another registration, or another name, is not this runner's.
+  const LearntRunner older{2, "ci-ci-a", 41}, other{3, "ci-ci-b", 43};
+  EXPECT_EQ(derive(&older).runner.id, 0);
+  EXPECT_EQ(derive(&other).runner.id, 0);
+}
+
 TEST(VmStatusTest, CommandOutcomesAndConfirmedSettings) {
   auto a = Agent("idle");
   CommandOutcome o{"u.g2.p4.log.debug", "set_log_level", true, "log level debug", "debug", {}};
