@@ -21,6 +21,7 @@
 //   controller's writes have settled, over `--window`: the controller's Kubernetes API writes
 //   per second (its own mig_controller_kube_requests_total: create, update, patch, apply,
 //   delete), heartbeats ingested, CPU, RSS and threads.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -199,6 +200,28 @@ class Controller {
     return {Metric("mig_controller_kube_request_duration_seconds_sum", {{"verb", verb}}),
             Metric("mig_controller_kube_request_duration_seconds_count", {{"verb", verb}})};
   }
+  // Writes by "verb resource" (e.g. "patch runnervms/status").
+  std::map<std::string, double> WritesBy() {
+    std::map<std::string, double> out;
+    auto r = metrics_->Do("GET", "/metrics");
+    if (!r.ok()) return out;
+    std::istringstream in(r->body);
+    std::string line;
+    const std::string name = "mig_controller_kube_requests_total{";
+    auto label = [](const std::string& l, const std::string& k) {
+      const auto at = l.find(k + "=\"");
+      if (at == std::string::npos) return std::string();
+      const auto from = at + k.size() + 2;
+      return l.substr(from, l.find('"', from) - from);
+    };
+    while (std::getline(in, line)) {
+      if (line.rfind(name, 0) != 0) continue;
+      const std::string verb = label(line, "verb");
+      if (verb == "get" || verb == "list" || verb == "watch") continue;
+      out[verb + " " + label(line, "resource")] += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+    return out;
+  }
   double Writes() {
     return Metric("mig_controller_kube_requests_total",
                   {{"verb", "create|update|patch|apply|delete"}});
@@ -322,6 +345,69 @@ std::map<std::string, std::pair<double, double>> ApiserverSums(Env& env) {
 
 // ----------------------------------------------------------------------------- scale
 
+// The fake runner's own floor: N `run.sh --jitconfig` started at once, with JIT configs made
+// beforehand and no controller or agent in the way, until the stand-in lists all N online.
+// What the real-agent scale-up cannot beat on this machine, whatever the controller does.
+void RunnerFloor(Env& env, github::GitHubClient& gh, int n) {
+  const fs::path dir = env.dir / "floor";
+  std::vector<std::string> jit;
+  const auto tj = SteadyClock::now();
+  for (int i = 0; i < n; ++i) {
+    char name[32];
+    snprintf(name, sizeof name, "floor-%03d", i);
+    fs::create_directories(dir / name);
+    fs::copy_file(fs::path(MIGLET_FAKE_RUNNER_DIR) / "run.sh", dir / name / "run.sh",
+                  fs::copy_options::overwrite_existing);
+    auto j = gh.GenerateJitConfig({.name = name, .labels = {"self-hosted"}});
+    if (!j.ok()) throw std::runtime_error("floor: " + j.status().ToString());
+    jit.push_back(j->encoded_jit_config);
+  }
+  const double jit_s = Since(tj);
+  auto online = [&] {
+    auto l = gh.ListRunners();
+    int c = 0;
+    if (l.ok()) {
+      for (const auto& r : *l) c += r.name.rfind("floor-", 0) == 0 && r.online();
+    }
+    return c;
+  };
+  std::vector<pid_t> pids;
+  const auto t0 = SteadyClock::now();
+  for (int i = 0; i < n; ++i) {
+    char name[32];
+    snprintf(name, sizeof name, "floor-%03d", i);
+    const std::string script = (dir / name / "run.sh").string();
+    const std::string log = (dir / name / "run.log").string();
+    const pid_t pid = fork();
+    if (pid == 0) {
+      setpgid(0, 0);
+      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      setenv("FAKE_RUNNER_CA_FILE", env.standin->ca_file().c_str(), 1);
+      execl("/bin/bash", "bash", script.c_str(), "--jitconfig", jit[i].c_str(),
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    pids.push_back(pid);
+  }
+  const bool ok = WaitFor([&] { return online() == n; }, std::chrono::minutes(2),
+                          std::chrono::milliseconds(20));
+  const double online_s = Since(t0);
+  for (pid_t p : pids) kill(-p, SIGINT);
+  for (pid_t p : pids) waitpid(p, nullptr, 0);
+  if (auto l = gh.ListRunners(); l.ok()) {
+    for (const auto& r : *l) {
+      if (r.name.rfind("floor-", 0) == 0) (void)gh.DeleteRunner(r.id);
+    }
+  }
+  if (!ok) throw std::runtime_error("floor: the fake runners did not all come online");
+  std::printf(
+      "fake-runner floor (N=%d): %d JIT configs in %.2f s beforehand; %d run.sh started at once, "
+      "all online after %.2f s\n",
+      n, n, jit_s, n, online_s);
+}
+
 void ScalePart(Env& env, int agents, int runs, bool sim) {
   const std::string ns = sim ? "bench-scale-sim" : "bench-scale";
   MakePool(env, ns, "ext", 0);
@@ -418,25 +504,32 @@ void ScalePart(Env& env, int agents, int runs, bool sim) {
   std::printf(sim ? "scale: %d simulated agents (bench/common/sim_agent.h) adopted\n"
                   : "scale: %d real miglet agents (fake runner online at the stand-in) adopted\n",
               agents);
-  std::printf("%-4s %10s %10s %11s %11s %15s\n", "run", "0->N s", "N->0 s", "writes up",
-              "writes down", "mean write ms");
-  std::vector<double> ups, downs;
+  std::printf("%-4s %10s %10s %10s %11s %11s %15s\n", "run", "0->reg s",
+              sim ? "0->idle s" : "0->online s", "N->0 s", "writes up", "writes down",
+              "mean write ms");
+  std::vector<double> ups, regs, downs;
+  std::map<std::string, double> up_by;  // scale-up writes by verb and resource, all runs
   auto apiserver_before = ApiserverSums(env);
   for (int run = 1; run <= runs; ++run) {
     double w0 = ctl.Writes();
+    auto by0 = ctl.WritesBy();
     const auto l0 = ctl.LatencySums("patch|create|delete");
     auto t0 = SteadyClock::now();
     Scale(env, ns, "ext", agents);
     // Real agents: their runners online at the stand-in (listening for jobs). Simulated ones
-    // run no runner: registered at the stand-in, and idle as the controller sees them.
+    // run no runner: registered at the stand-in, and idle as the controller sees them. Either
+    // way, when the stand-in first lists all N (registered: each has its JIT config).
+    double registered_s = -1;
     const bool up = WaitFor(
         [&] {
-          return sim ? StandinRunners(*gh)["total"] == agents && pool_idle() == agents
-                     : StandinRunners(*gh)["online"] == agents;
+          auto r = StandinRunners(*gh);
+          if (registered_s < 0 && r["total"] == agents) registered_s = Since(t0);
+          return sim ? r["total"] == agents && pool_idle() == agents : r["online"] == agents;
         },
         std::chrono::minutes(5), std::chrono::milliseconds(20));
     const double up_s = Since(t0);
     double w1 = ctl.Writes();
+    for (const auto& [k, v] : ctl.WritesBy()) up_by[k] += v - by0[k];
     t0 = SteadyClock::now();
     Scale(env, ns, "ext", 0);
     const bool down = WaitFor([&] { return StandinRunners(*gh)["total"] == 0; },
@@ -448,9 +541,11 @@ void ScalePart(Env& env, int agents, int runs, bool sim) {
                                std::to_string(up) + ", down " + std::to_string(down) + ")");
     }
     ups.push_back(up_s);
+    regs.push_back(registered_s);
     downs.push_back(down_s);
     const auto l1 = ctl.LatencySums("patch|create|delete");
-    std::printf("%-4d %10.2f %10.2f %11.0f %11.0f %15.1f\n", run, up_s, down_s, w1 - w0, w2 - w1,
+    std::printf("%-4d %10.2f %10.2f %10.2f %11.0f %11.0f %15.1f\n", run, registered_s, up_s, down_s,
+                w1 - w0, w2 - w1,
                 1000 * (l1.first - l0.first) / std::max(1.0, l1.second - l0.second));
     std::fflush(stdout);
     // The machines are spares again (drained, ready for the next registration) before the
@@ -467,6 +562,11 @@ void ScalePart(Env& env, int agents, int runs, bool sim) {
         },
         std::chrono::minutes(2), std::chrono::milliseconds(100));
   }
+  std::printf("  scale-up writes per runner:");
+  for (const auto& [k, v] : up_by) {
+    if (v > 0) std::printf(" %s %.2f;", k.c_str(), v / (runs * agents));
+  }
+  std::printf("\n");
   for (const char* verb : {"get", "create", "patch", "delete"}) {
     const auto l = ctl.LatencySums(verb);
     std::printf("  controller's API %s: %.0f requests, mean %.1f ms\n", verb, l.second,
@@ -479,8 +579,13 @@ void ScalePart(Env& env, int agents, int runs, bool sim) {
     std::printf("  apiserver %s: %.0f requests, mean %.1f ms\n", k.c_str(), n,
                 1000 * (sc.first - before.first) / std::max(1.0, n));
   }
-  std::printf("scale medians (N=%d, %s): 0->N %.2f s, N->0 %.2f s (kubectl scale included)\n\n",
-              agents, sim ? "simulated agents" : "real agents", Median(ups), Median(downs));
+  std::printf(
+      "scale medians (N=%d, %s): 0->N registered %.2f s, %s %.2f s; N->0 %.2f s (kubectl scale "
+      "included)\n",
+      agents, sim ? "simulated agents" : "real agents", Median(regs), sim ? "idle" : "online",
+      Median(ups), Median(downs));
+  if (!sim) RunnerFloor(env, *gh, agents);
+  std::printf("\n");
 }
 
 // ----------------------------------------------------------------------------- steady
