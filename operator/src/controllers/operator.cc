@@ -6,11 +6,13 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
-#include <future>
+#include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "miglet/common/status.h"
 #include "miglet/operator/api/v1alpha1.h"
@@ -39,6 +41,28 @@ constexpr char kPoolController[] = "runnerpool";
 constexpr Duration kPoolBatch = std::chrono::milliseconds(250);
 constexpr char kVmController[] = "runnervm";
 constexpr char kFieldManager[] = "mig-controller";
+
+// Runs fn(0) .. fn(n-1), up to 16 at a time: a pool's writes to many RunnerVMs (a fleet
+// adopted, 100 told to run or drain at once) go at the apiserver's pace, not at one round trip
+// after another. The first error, once all have run.
+absl::Status InParallel(size_t n, const std::function<absl::Status(size_t)>& fn) {
+  constexpr size_t kInFlight = 16;
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  absl::Status first;
+  auto work = [&] {
+    for (size_t i; (i = next++) < n;) {
+      absl::Status s = fn(i);
+      std::lock_guard l(mu);
+      if (first.ok() && !s.ok()) first = std::move(s);
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (size_t k = 1; k < std::min(n, kInFlight); ++k) helpers.emplace_back(work);
+  work();
+  for (auto& t : helpers) t.join();
+  return first;
+}
 
 std::string RandomSuffix() {
   static thread_local std::mt19937 rng{std::random_device{}()};
@@ -833,18 +857,10 @@ absl::StatusOr<ctrl::Result> PoolReconciler::Reconcile(const ctrl::Request& req)
         orphans.push_back(a.vm_id);
       }
     }
-    // Up to 16 at a time: a fleet that connects at once is adopted at the apiserver's pace,
-    // not at one round trip per machine.
-    constexpr size_t kInFlight = 16;
-    for (size_t i = 0; i < orphans.size(); i += kInFlight) {
-      std::vector<std::future<void>> batch;
-      for (size_t j = i; j < std::min(orphans.size(), i + kInFlight); ++j) {
-        batch.push_back(std::async(std::launch::async, [&op, &orphans, &pool, j] {
-          op.Adopt(orphans[j], pool.meta.name);
-        }));
-      }
-      for (auto& f : batch) f.get();
-    }
+    (void)InParallel(orphans.size(), [&](size_t i) {
+      op.Adopt(orphans[i], pool.meta.name);
+      return absl::OkStatus();
+    });
   }
 
   std::vector<VmView> views;
@@ -878,18 +894,17 @@ absl::StatusOr<ctrl::Result> PoolReconciler::Reconcile(const ctrl::Request& req)
     if (!r.ok() && !kube::IsNotFound(r.status())) return r.status();
     return absl::OkStatus();
   };
-  for (const auto& name : plan.drain)
-    RETURN_IF_ERROR(set_desired(name, api::DesiredState::kDrained));
-  for (const auto& name : plan.shutdown) {
-    RETURN_IF_ERROR(set_desired(name, api::DesiredState::kShutdown));
-  }
-  for (const auto& name : plan.activate)
-    RETURN_IF_ERROR(set_desired(name, api::DesiredState::kRunning));
-  for (const auto& name : plan.remove) {
-    auto s = vms_client.Delete(name);
-    if (!s.ok() && !kube::IsNotFound(s)) return s;
-  }
-  for (int i = 0; i < plan.create; ++i) {
+  auto set_all = [&](const std::vector<std::string>& names, api::DesiredState d) {
+    return InParallel(names.size(), [&](size_t i) { return set_desired(names[i], d); });
+  };
+  RETURN_IF_ERROR(set_all(plan.drain, api::DesiredState::kDrained));
+  RETURN_IF_ERROR(set_all(plan.shutdown, api::DesiredState::kShutdown));
+  RETURN_IF_ERROR(set_all(plan.activate, api::DesiredState::kRunning));
+  RETURN_IF_ERROR(InParallel(plan.remove.size(), [&](size_t i) {
+    auto s = vms_client.Delete(plan.remove[i]);
+    return s.ok() || kube::IsNotFound(s) ? absl::OkStatus() : s;
+  }));
+  RETURN_IF_ERROR(InParallel(static_cast<size_t>(std::max(plan.create, 0)), [&](size_t) {
     api::RunnerVM vm;
     vm.meta.name = pool.meta.name + "-" + RandomSuffix();
     vm.meta.ns = pool.meta.ns;
@@ -899,8 +914,8 @@ absl::StatusOr<ctrl::Result> PoolReconciler::Reconcile(const ctrl::Request& req)
         {api::kGroupVersion, "RunnerPool", pool.meta.name, pool.meta.uid, true}};
     vm.spec.pool_name = pool.meta.name;
     auto r = vms_client.Create(api::EncodeRunnerVM(vm));
-    if (!r.ok() && !kube::IsAlreadyExists(r.status())) return r.status();
-  }
+    return r.ok() || kube::IsAlreadyExists(r.status()) ? absl::OkStatus() : r.status();
+  }));
   if (plan.create > 0) {
     op.Event(pool.meta, "RunnerPool", "Normal", "ScaledUp",
              "created " + std::to_string(plan.create) + " RunnerVMs");
