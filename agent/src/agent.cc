@@ -1,6 +1,7 @@
 #include "miglet/agent/agent.h"
 
 #include <cstdlib>
+#include <filesystem>
 
 #include "miglet/agent/live_config.h"
 #include "spdlog/spdlog.h"
@@ -186,6 +187,17 @@ commands::CommandAck Agent::Register(const commands::Command& cmd) {
     Event("error", {{"reason", "register_failed"}, {"message", why}});
     return MakeAck(false, "register_runner failed: " + why);
   };
+  // A persistent runner configured here before (this machine carried one and stays) leaves
+  // .runner behind, and config.sh refuses to configure over it: with a remove token, the old
+  // configuration goes first (config.sh remove: at GitHub if it is still there, then here).
+  const std::string remove_token = StrParam(cmd, "remove_token");
+  if (reg.jit_config.empty() && !remove_token.empty() &&
+      std::filesystem::exists(std::filesystem::path(config_.runner_dir) / ".runner")) {
+    if (auto st = runner_->Remove(remove_token, kRemoveTimeout); !st.ok()) {
+      return fail("the runner configuration left here could not be removed: " +
+                  std::string(st.message()));
+    }
+  }
   if (auto st = runner_->Configure(reg, config_.register_timeout); !st.ok()) {
     return fail(std::string(st.message()));
   }

@@ -525,6 +525,7 @@ class OperatorImpl final : public Operator {
   NameIndex names_;
   Memo<CommandOutcome> outcomes_;
   Memo<LearntRunner> learnt_runners_;
+  Memo<int64_t> deregistered_;  // the registration whose persistent runner was deregistered
   Written written_;
   std::unique_ptr<GitHubClients> github_;
   std::unique_ptr<kube::EventRecorder> events_;
@@ -579,6 +580,7 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
   if (!obj) {
     op.outcomes_.Forget(req.Key());
     op.learnt_runners_.Forget(req.Key());
+    op.deregistered_.Forget(req.Key());
     op.written_.Forget(req.Key());
     return ctrl::Result{};
   }
@@ -624,6 +626,7 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
     if (!r.ok() && !kube::IsNotFound(r.status())) return r.status();
     op.outcomes_.Forget(req.Key());
     op.learnt_runners_.Forget(req.Key());
+    op.deregistered_.Forget(req.Key());
     return ctrl::Result{};
   }
   if (!vm.meta.HasFinalizer(api::kFinalizer)) {
@@ -708,6 +711,12 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
         } else {
           ASSIGN_OR_RETURN(auto token, gh->CreateRegistrationToken());
           sp["registration_token"] = token.token;
+          if (cmd.deregister) {
+            // A machine that carried a persistent runner still holds its configuration, which
+            // config.sh refuses to overwrite: the agent removes it first with this token.
+            ASSIGN_OR_RETURN(auto remove, gh->CreateRemoveToken());
+            sp["remove_token"] = remove.token;
+          }
           sp["runner_url"] = gh->scope().url;
           sp["runner_group"] = pool->spec.github.runner_group;
           (*c.mutable_bool_params())["ephemeral"] = false;
@@ -753,15 +762,21 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
     }
   }
 
-  // A drained machine whose ephemeral runner stopped without a job keeps an offline runner at
-  // GitHub: deregister it now, so a spare carries none (by id, or by name when its id was
-  // never written).
+  // A drained machine whose runner stopped without a job keeps an offline runner at GitHub (an
+  // ephemeral one that never ran a job, or any persistent one): deregister it now, so a spare
+  // carries none (by id, or by name when its id was never written). A persistent runner's
+  // name stays in the status (the agent reports its configuration until the next
+  // registration), so it is deregistered once per registration.
   const auto learnt = op.learnt_runners_.Get(req.Key());
   if (learnt && vm.status.runner.id == learnt->id) op.learnt_runners_.Forget(req.Key());
+  const bool persistent_left =
+      !vm.status.runner.ephemeral && agent && agent->runner.state() == "offline" &&
+      op.deregistered_.Get(req.Key()).value_or(-1) != vm.status.registrations;
   if (pool->spec.provider == api::Provider::kExternal &&
-      vm.spec.desired_state == api::DesiredState::kDrained && vm.status.runner.ephemeral &&
-      !vm.status.runner.name.empty() && agent && agent->connected &&
-      agent->miglet_state == "draining" && agent->current_job.job_id().empty()) {
+      vm.spec.desired_state == api::DesiredState::kDrained &&
+      (vm.status.runner.ephemeral || persistent_left) && !vm.status.runner.name.empty() && agent &&
+      agent->connected && agent->miglet_state == "draining" &&
+      agent->current_job.job_id().empty()) {
     ASSIGN_OR_RETURN(auto gh, op.github_->For(*pool));
     int64_t id = vm.status.runner.id;
     if (id == 0 && learnt && learnt->name == vm.status.runner.name) id = learnt->id;
@@ -771,6 +786,7 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
       ASSIGN_OR_RETURN(auto runners, gh->ListRunners(vm.status.runner.name));
       for (const auto& r : runners) RETURN_IF_ERROR(gh->DeleteRunner(r.id));
     }
+    if (!vm.status.runner.ephemeral) op.deregistered_.Set(req.Key(), vm.status.registrations);
     vm.status.runner = {};
     op.learnt_runners_.Forget(req.Key());
   }

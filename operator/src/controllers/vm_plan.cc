@@ -100,6 +100,7 @@ static VmCommand PlanOne(const api::RunnerVM& vm, const api::RunnerPool& pool,
           if (at && now - *at < kRegisterRetry) return c;
         }
         c.kind = VmCommand::Kind::kRegister;
+        c.deregister = !pool.spec.runner.ephemeral;
         c.id = Id(vm, "register." + std::to_string(vm.status.registrations + 1));
         c.why = runner_over ? "the machine's last runner is over"
                             : "the agent is ready and has no runner";

@@ -19,9 +19,11 @@ struct VmCommand {
   enum class Kind { kNone, kRegister, kDrain, kShutdown, kSetLogLevel, kUpdateConfig };
   Kind kind = Kind::kNone;
   std::string id;
-  bool force = false;       // shutdown: a job is cut short
-  bool deregister = false;  // shutdown of a persistent runner: send a GitHub remove token
-  std::string level;        // set_log_level
+  bool force = false;  // shutdown: a job is cut short
+  // A GitHub remove token goes with it: the shutdown of a persistent runner (config.sh remove),
+  // or a persistent registration (a configuration the machine still holds is removed first).
+  bool deregister = false;
+  std::string level;                          // set_log_level
   std::map<std::string, std::string> config;  // update_config
   std::string why;                            // for the log and the Event
 };

@@ -64,6 +64,11 @@ TEST(VmPlanTest, AnExternalMachineTakesANewRunnerWhenTheLastIsOver) {
   auto c = PlanVmCommand(vm, pool, done, kNow);
   EXPECT_EQ(c.kind, K::kRegister);
   EXPECT_EQ(c.id, "uid-1.g2.register.2") << "a new runner: a new id";
+  EXPECT_FALSE(c.deregister) << "a JIT runner leaves no configuration behind";
+  // A persistent runner's configuration is still on the machine: it is removed first.
+  pool.spec.runner.ephemeral = false;
+  EXPECT_TRUE(PlanVmCommand(vm, pool, done, kNow).deregister);
+  pool.spec.runner.ephemeral = true;
   // A pod is replaced instead.
   EXPECT_EQ(PlanVmCommand(vm, Pool(), done, kNow).kind, K::kNone);
   // Still running its job, or its runner process still up: not yet.

@@ -73,7 +73,7 @@ class OperatorTest : public ::testing::Test {
     if (!HasFailure()) std::filesystem::remove_all(dir_);
   }
 
-  void ExternalPool(const std::string& name, int replicas) {
+  void ExternalPool(const std::string& name, int replicas, bool ephemeral = true) {
     Json pool = {
         {"apiVersion", "miglet.dev/v1alpha1"},
         {"kind", "RunnerPool"},
@@ -82,7 +82,7 @@ class OperatorTest : public ::testing::Test {
          {{"replicas", replicas},
           {"provider", "external"},
           {"github", {{"url", standin_->url() + "/acme"}, {"tokenSecretRef", {{"name", "gh"}}}}},
-          {"runner", {{"labels", {"self-hosted", "linux"}}}},
+          {"runner", {{"labels", {"self-hosted", "linux"}}, {"ephemeral", ephemeral}}},
           {"scaleDown", {{"drainTimeoutSeconds", 600}}}}}};
     auto r = client_->Create(RunnerPools(), NS(), pool);
     ASSERT_TRUE(r.ok()) << r.status();
@@ -312,6 +312,31 @@ TEST_F(OperatorTest, PodPoolMakesItsPodsAndReplacesLostOnes) {
   EXPECT_TRUE(reasons.count("ScaledUp"));
   EXPECT_TRUE(reasons.count("PodCreated"));
   EXPECT_TRUE(reasons.count("AgentLost"));
+}
+
+// Persistent runners (spec.runner.ephemeral false, registered with config.sh) on machines that
+// stay: scaled down, each is deregistered once its runner stops; scaled up again, the same
+// machine registers a new one (its old configuration removed first).
+TEST_F(OperatorTest, PersistentRunnersOnExternalMachinesComeAndGoWithNothingLeft) {
+  const std::vector<std::string> machines = {"p1", "p2"};
+  ExternalPool("pers", 0, /*ephemeral=*/false);
+  for (const auto& m : machines) Machine(m, "pers");
+  ASSERT_TRUE(Eventually([&] { return !Vm("p1").is_null() && !Vm("p2").is_null(); })) << Logs();
+  for (int round = 1; round <= 2; ++round) {
+    ASSERT_TRUE(Scale("pers", 2).ok());
+    ASSERT_TRUE(Eventually([&] { return StandinRunners("online").size() == 2; }))
+        << round << "\n"
+        << Logs() << standin_->State().dump();
+    for (const auto& r : StandinRunners()) {
+      EXPECT_FALSE(r.value("ephemeral", true)) << r.dump();
+      EXPECT_NE(r.value("registered_by", ""), "jit") << r.dump();
+    }
+    ASSERT_TRUE(Scale("pers", 0).ok());
+    ASSERT_TRUE(Eventually([&] { return StandinRunners().empty(); }))
+        << round << "\n"
+        << Logs() << standin_->State().dump();
+  }
+  for (const auto& m : machines) EXPECT_EQ(Vm(m)["status"].value("registrations", 0), 2) << m;
 }
 
 TEST_F(OperatorTest, ARunnerVmDeletedWhileItsAgentIsDeadIsDeregisteredAnyway) {
