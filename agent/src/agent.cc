@@ -190,12 +190,19 @@ commands::CommandAck Agent::Register(const commands::Command& cmd) {
   // A persistent runner configured here before (this machine carried one and stays) leaves
   // .runner behind, and config.sh refuses to configure over it: with a remove token, the old
   // configuration goes first (config.sh remove: at GitHub if it is still there, then here).
+  // When that fails (its scope changed, its credentials are damaged), its files are deleted
+  // here: the controller deregisters the old runner at GitHub by name, and a new one of the
+  // same name replaces it (config.sh --replace).
   const std::string remove_token = StrParam(cmd, "remove_token");
-  if (reg.jit_config.empty() && !remove_token.empty() &&
-      std::filesystem::exists(std::filesystem::path(config_.runner_dir) / ".runner")) {
+  const std::filesystem::path dir(config_.runner_dir);
+  if (reg.jit_config.empty() && !remove_token.empty() && std::filesystem::exists(dir / ".runner")) {
     if (auto st = runner_->Remove(remove_token, kRemoveTimeout); !st.ok()) {
-      return fail("the runner configuration left here could not be removed: " +
-                  std::string(st.message()));
+      spdlog::warn("config.sh remove failed ({}); deleting the old runner configuration here",
+                   std::string(st.message()));
+      std::error_code ec;
+      for (const char* f : {".runner", ".credentials", ".credentials_rsaparams"}) {
+        std::filesystem::remove(dir / f, ec);
+      }
     }
   }
   if (auto st = runner_->Configure(reg, config_.register_timeout); !st.ok()) {

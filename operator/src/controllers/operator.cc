@@ -12,6 +12,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <system_error>
 #include <thread>
 
 #include "miglet/common/status.h"
@@ -52,13 +53,24 @@ absl::Status InParallel(size_t n, const std::function<absl::Status(size_t)>& fn)
   absl::Status first;
   auto work = [&] {
     for (size_t i; (i = next++) < n;) {
-      absl::Status s = fn(i);
+      absl::Status s;
+      try {
+        s = fn(i);
+      } catch (const std::exception& e) {  // as the manager treats a reconcile's
+        s = absl::InternalError(std::string("exception: ") + e.what());
+      }
       std::lock_guard l(mu);
       if (first.ok() && !s.ok()) first = std::move(s);
     }
   };
   std::vector<std::thread> helpers;
-  for (size_t k = 1; k < std::min(n, kInFlight); ++k) helpers.emplace_back(work);
+  for (size_t k = 1; k < std::min(n, kInFlight); ++k) {
+    try {
+      helpers.emplace_back(work);
+    } catch (const std::system_error&) {
+      break;  // no thread to be had: fewer at a time
+    }
+  }
   work();
   for (auto& t : helpers) t.join();
   return first;
@@ -104,7 +116,6 @@ Json RemoveFinalizerPatch(const api::ObjectMeta& m, const std::string& f) {
   return Json::array();
 }
 
-// Command outcomes the hub reported, until the RunnerVM's status has them.
 // Per-RunnerVM facts the controller holds until they are written (command outcomes, runner
 // ids), by the RunnerVM's key.
 template <typename T>
@@ -525,7 +536,6 @@ class OperatorImpl final : public Operator {
   NameIndex names_;
   Memo<CommandOutcome> outcomes_;
   Memo<LearntRunner> learnt_runners_;
-  Memo<int64_t> deregistered_;  // the registration whose persistent runner was deregistered
   Written written_;
   std::unique_ptr<GitHubClients> github_;
   std::unique_ptr<kube::EventRecorder> events_;
@@ -580,7 +590,6 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
   if (!obj) {
     op.outcomes_.Forget(req.Key());
     op.learnt_runners_.Forget(req.Key());
-    op.deregistered_.Forget(req.Key());
     op.written_.Forget(req.Key());
     return ctrl::Result{};
   }
@@ -626,7 +635,6 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
     if (!r.ok() && !kube::IsNotFound(r.status())) return r.status();
     op.outcomes_.Forget(req.Key());
     op.learnt_runners_.Forget(req.Key());
-    op.deregistered_.Forget(req.Key());
     return ctrl::Result{};
   }
   if (!vm.meta.HasFinalizer(api::kFinalizer)) {
@@ -762,33 +770,39 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
     }
   }
 
-  // A drained machine whose runner stopped without a job keeps an offline runner at GitHub (an
-  // ephemeral one that never ran a job, or any persistent one): deregister it now, so a spare
-  // carries none (by id, or by name when its id was never written). A persistent runner's
-  // name stays in the status (the agent reports its configuration until the next
-  // registration), so it is deregistered once per registration.
-  const auto learnt = op.learnt_runners_.Get(req.Key());
-  if (learnt && vm.status.runner.id == learnt->id) op.learnt_runners_.Forget(req.Key());
-  const bool persistent_left =
-      !vm.status.runner.ephemeral && agent && agent->runner.state() == "offline" &&
-      op.deregistered_.Get(req.Key()).value_or(-1) != vm.status.registrations;
+  // A drained machine keeps no runner at GitHub. Once its runner is over (stopped after a
+  // drain, an ephemeral one that never got a job, any persistent one) or never started (the
+  // agent's registration failed after GitHub made the runner), the runner the status names is
+  // deregistered, by id or else by name. The status then names none, and the agent's report of
+  // a runner that is over does not bring it back (DeriveVmStatus): this runs once, across
+  // controller restarts too.
+  auto learnt = op.learnt_runners_.Get(req.Key());
+  if (learnt &&
+      (vm.status.runner.id == learnt->id || learnt->registration != vm.status.registrations)) {
+    op.learnt_runners_.Forget(req.Key());  // written, or of an earlier registration
+    if (vm.status.runner.id != learnt->id) learnt.reset();
+  }
+  const bool no_runner_running = agent && agent->connected && agent->current_job.job_id().empty() &&
+                                 agent->runner.state() == "offline" &&
+                                 (agent->miglet_state == "draining" ||
+                                  (agent->miglet_state == "ready" && !agent->runner.configured()));
   if (pool->spec.provider == api::Provider::kExternal &&
-      vm.spec.desired_state == api::DesiredState::kDrained &&
-      (vm.status.runner.ephemeral || persistent_left) && !vm.status.runner.name.empty() && agent &&
-      agent->connected && agent->miglet_state == "draining" &&
-      agent->current_job.job_id().empty()) {
+      vm.spec.desired_state == api::DesiredState::kDrained && !vm.status.runner.name.empty() &&
+      no_runner_running) {
     ASSIGN_OR_RETURN(auto gh, op.github_->For(*pool));
     int64_t id = vm.status.runner.id;
-    if (id == 0 && learnt && learnt->name == vm.status.runner.name) id = learnt->id;
+    if (id == 0 && learnt) id = learnt->id;
     if (id > 0) {
       RETURN_IF_ERROR(gh->DeleteRunner(id));
     } else {
       ASSIGN_OR_RETURN(auto runners, gh->ListRunners(vm.status.runner.name));
       for (const auto& r : runners) RETURN_IF_ERROR(gh->DeleteRunner(r.id));
     }
-    if (!vm.status.runner.ephemeral) op.deregistered_.Set(req.Key(), vm.status.registrations);
+    spdlog::info("RunnerVM {}: runner {} deregistered: the machine stays as a spare", vm.meta.Key(),
+                 vm.status.runner.name);
     vm.status.runner = {};
     op.learnt_runners_.Forget(req.Key());
+    learnt.reset();
   }
 
   // Status, written only when it differs.

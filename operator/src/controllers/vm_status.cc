@@ -48,7 +48,13 @@ api::RunnerVMStatus DeriveVmStatus(const VmStatusInputs& in) {
     if (!a->version.empty()) s.agent.version = a->version;
     s.agent.state = a->miglet_state;
     s.agent.transport = a->connected ? a->transport : "";
-    if (a->runner.configured()) {
+    // The runner as the agent reports it, while it is one: a runner that is over (stopped after
+    // a drain, a job or a crash) stays as the status has it, so that once the controller has
+    // deregistered it and cleared it there, the agent's stale report does not bring it back.
+    const bool over =
+        a->runner.state() == "offline" &&
+        (a->miglet_state == "draining" || a->miglet_state == "error" || a->miglet_state == "ready");
+    if (a->runner.configured() && !over) {
       if (!a->runner.runner_name().empty()) s.runner.name = a->runner.runner_name();
       s.runner.labels.assign(a->runner.labels().begin(), a->runner.labels().end());
     }

@@ -121,6 +121,22 @@ TEST(VmStatusTest, RunnerIdRidesAlongWithTheNextWrite) {
   EXPECT_EQ(derive(&other).runner.id, 0);
 }
 
+TEST(VmStatusTest, ARunnerThatIsOverDoesNotComeBackFromTheAgentsReport) {
+  auto vm = Vm();
+  auto a = Agent("draining");
+  a.runner.set_configured(true);  // the agent keeps its last runner's report until the next
+  a.runner.set_runner_name("ci-ci-a");
+  a.runner.set_state("offline");
+  // The controller deregistered it and cleared it from the status: it stays cleared.
+  EXPECT_TRUE(Derive(vm, &a, VmLife::kFinished).runner.name.empty());
+  a.miglet_state = "error";
+  EXPECT_TRUE(Derive(vm, &a, VmLife::kFinished).runner.name.empty());
+  // While it runs, the agent's report is the runner.
+  a.miglet_state = "idle";
+  a.runner.set_state("idle");
+  EXPECT_EQ(Derive(vm, &a, VmLife::kIdle).runner.name, "ci-ci-a");
+}
+
 TEST(VmStatusTest, CommandOutcomesAndConfirmedSettings) {
   auto a = Agent("idle");
   CommandOutcome o{"u.g2.p4.log.debug", "set_log_level", true, "log level debug", "debug", {}};
