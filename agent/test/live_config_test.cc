@@ -2,6 +2,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <sstream>
+
+#include "miglet/common/logging.h"
 
 namespace miglet {
 namespace {
@@ -23,6 +28,57 @@ AgentConfig Base() {
   c.controller_grpc_endpoint = "a:1";
   c.log_format = "text";
   return c;
+}
+
+// The running client's side of update_config: what it was told, in order.
+class RecordingClient : public StreamClient {
+ public:
+  void Start() override {}
+  void Stop() override {}
+  void SendEvent(commands::EventNotification) override {}
+  void HeartbeatNow() override {}
+  bool Flush(Duration) override { return true; }
+  bool connected() const override { return true; }
+  bool using_http() const override { return false; }
+  size_t queued() const override { return 0; }
+  void SetHeartbeatInterval(Duration interval) override { intervals.push_back(interval); }
+  void SetRetryPolicy(const BackoffPolicy& policy) override { policies.push_back(policy); }
+  std::vector<Duration> intervals;
+  std::vector<BackoffPolicy> policies;
+};
+
+TEST(LiveConfigTest, TheRunningClientAndLoggerTakeTheNewValues) {
+  std::ostringstream out;
+  auto logger = std::make_shared<spdlog::logger>(
+      "live", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+  auto before = spdlog::default_logger();
+  spdlog::set_default_logger(logger);
+  SetLogFormat(LogFormat::kText);
+  spdlog::set_level(spdlog::level::info);
+  AgentConfig c = Base();
+  RecordingClient client;
+  auto ack = ApplyUpdateConfig(Update({{"heartbeat.interval", "3s"},
+                                       {"controller.retry.max_backoff", "20s"},
+                                       {"logging.level", "debug"},
+                                       {"logging.format", "json"}}),
+                               &c, &client);
+  EXPECT_TRUE(ack.success()) << ack.message();
+  ASSERT_EQ(client.intervals.size(), 1u);
+  EXPECT_EQ(client.intervals[0], std::chrono::seconds(3));
+  ASSERT_EQ(client.policies.size(), 1u);
+  EXPECT_EQ(client.policies[0].max, std::chrono::seconds(20));
+  // The logger: debug lines now, as JSON.
+  out.str("");
+  spdlog::debug("after the update");
+  const std::string line = out.str();
+  EXPECT_EQ(line.rfind("{", 0), 0u) << line;
+  EXPECT_THAT(line, HasSubstr("\"msg\":\"after the update\"")) << line;
+  // A refused command tells the client nothing.
+  ack = ApplyUpdateConfig(Update({{"heartbeat.interval", "5s"}, {"vm_id", "x"}}), &c, &client);
+  EXPECT_FALSE(ack.success());
+  EXPECT_EQ(client.intervals.size(), 1u);
+  spdlog::set_default_logger(before);
+  spdlog::set_level(spdlog::level::info);
 }
 
 TEST(LiveConfigTest, AppliesLiveKeys) {

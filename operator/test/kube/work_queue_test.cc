@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <set>
+#include <vector>
 
 #include "miglet/common/fake_clock.h"
 
@@ -134,38 +135,51 @@ TEST(WorkQueueTest, ShutDownWakesGetAndRefusesNewKeys) {
   EXPECT_EQ(q->Len(), 0u);
 }
 
-TEST(WorkQueueTest, WorkersProcessEveryKeyAndRetryFailures) {
+TEST(WorkQueueTest, WorkersProcessEveryKeyOneWorkerPerKeyAndRetryFailures) {
   auto clock = std::make_shared<FakeClock>();
   auto q = NewQueue(clock);
   std::mutex mu;
   std::condition_variable cv;
   std::map<std::string, int> calls;
-  std::atomic<int> concurrent{0}, max_concurrent{0};
+  std::set<std::string> running;
+  std::vector<std::string> overlaps;  // keys a worker got while another still had them
+  int plain_done = 0;
   auto pool = RunWorkers(*q, 3, [&](const std::string& key) {
-    const int c = ++concurrent;
-    int m = max_concurrent.load();
-    while (c > m && !max_concurrent.compare_exchange_weak(m, c)) {
-    }
-    std::lock_guard l(mu);
+    std::unique_lock l(mu);
+    if (!running.insert(key).second) overlaps.push_back(key);
     const int n = ++calls[key];
-    --concurrent;
+    if (key == "hot" && n == 1) {
+      // Added again while its first reconcile runs, which then waits until the other workers
+      // have done every other key: a queue that handed "hot" out again now would put it on a
+      // second worker while this one still has it.
+      q->Add("hot");
+      cv.wait(l, [&] { return plain_done == 20; });
+    }
+    if (key.rfind("k", 0) == 0) ++plain_done;
+    running.erase(key);
     cv.notify_all();
     // "flaky" fails twice before it succeeds.
     return ReconcileResult{key != "flaky" || n >= 3, Duration(0)};
   });
+  q->Add("hot");
   for (int i = 0; i < 20; ++i) q->Add("k" + std::to_string(i));
   q->Add("flaky");
   std::unique_lock l(mu);
-  // The retries of "flaky" wait on the fake clock; move it until they are due.
-  while (!cv.wait_for(l, milliseconds(20),
-                      [&] { return calls.size() == 21 && calls["flaky"] == 3; })) {
+  // The retries of "flaky" wait on the fake clock; move it until they are due (a deadline
+  // rather than a hang if they never come).
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (!cv.wait_for(l, milliseconds(20), [&] {
+    return calls.size() == 22 && calls["flaky"] == 3 && calls["hot"] == 2;
+  })) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "flaky " << calls["flaky"];
     clock->Advance(milliseconds(50));
   }
   for (int i = 0; i < 20; ++i) EXPECT_EQ(calls["k" + std::to_string(i)], 1);
   EXPECT_EQ(calls["flaky"], 3);
+  EXPECT_EQ(calls["hot"], 2) << "added while processing: once more, after";
+  EXPECT_TRUE(overlaps.empty()) << overlaps.front() << " ran on two workers at once";
   l.unlock();
   pool.reset();
-  EXPECT_LE(max_concurrent.load(), 3);
   EXPECT_EQ(q->NumRequeues("flaky"), 0);  // forgotten after success
 }
 
