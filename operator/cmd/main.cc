@@ -112,6 +112,8 @@ int Run(int argc, char** argv) {
   opts.max_outbound_queue = static_cast<size_t>(cfg.max_outbound_queue);
   opts.hub.heartbeat_timeout = cfg.heartbeat_timeout;
   opts.hub.ack_timeout = cfg.ack_timeout;
+  opts.hub.forget_after = cfg.forget_after;
+  opts.hub.max_agents_without_stream = static_cast<size_t>(cfg.max_agents_without_stream);
   opts.hub.server_version = kVersion;
   if (cfg.tls_enabled) {
     opts.tls_cert_file = cfg.tls_cert;

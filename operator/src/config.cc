@@ -34,6 +34,12 @@ const std::vector<Setting>& Settings() {
        &C::heartbeat_timeout},
       {"commands.ack_timeout", "ack-timeout", "DURATION", "time a command may wait for its ack",
        &C::ack_timeout},
+      {"hub.forget_after", "", "",
+       "an agent with no stream, silent this long and with nothing pending, is forgotten",
+       &C::forget_after},
+      {"hub.max_agents_without_stream", "", "",
+       "agents held without a gRPC stream (HTTP pollers); a new vm_id beyond it gets 429",
+       &C::max_agents_without_stream, 1, 100000000},
       // Metrics and probes.
       {"metrics.bind_address", "metrics-bind-address", "ADDR", "address of /metrics (\"0\" = off)",
        &C::metrics_bind_address},
@@ -242,6 +248,12 @@ absl::StatusOr<Parsed> Parse(int argc, char** argv) {
     return absl::InvalidArgumentError(where("grpc.tls.enabled") +
                                       ": grpc.tls.enabled needs grpc.tls.cert_file and "
                                       "grpc.tls.key_file");
+  }
+  if (cfg.forget_after < cfg.heartbeat_timeout) {
+    return absl::InvalidArgumentError(
+        where("hub.forget_after") + ": hub.forget_after (" + FormatDuration(cfg.forget_after) +
+        ") must be at least heartbeat.timeout (" + FormatDuration(cfg.heartbeat_timeout) +
+        "): an agent is lost before it is forgotten");
   }
   if (auto l = ParseLogLevel(cfg.log_level); !l.ok()) {
     return absl::InvalidArgumentError(where("logging.level") +

@@ -2,6 +2,9 @@
 
 #include <cstdio>
 
+#include "absl/strings/str_format.h"
+#include "miglet/common/status.h"
+
 #include "spdlog/spdlog.h"
 
 namespace miglet {
@@ -34,11 +37,31 @@ AgentRegistry::AgentRegistry(HubOptions options, std::shared_ptr<Clock> clock, H
       metrics_(metrics),
       rng_(std::random_device{}()) {}
 
+absl::Status AgentRegistry::ValidateId(std::string_view field, std::string_view value) {
+  const std::string f(field);
+  if (value.empty()) return absl::InvalidArgumentError(f + " is required");
+  if (value.size() > 253) {
+    return absl::InvalidArgumentError(f + " must be at most 253 characters (got " +
+                                      std::to_string(value.size()) + ")");
+  }
+  for (char c : value) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      return absl::InvalidArgumentError(
+          f + " may hold only letters, digits, '.', '_' and '-' (found byte 0x" +
+          absl::StrFormat("%02x", static_cast<unsigned char>(c)) + ")");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status AgentRegistry::ValidateConnect(const commands::ConnectRequest& req) {
-  if (req.vm_id().empty()) return absl::InvalidArgumentError("connect: vm_id is required");
-  if (req.pool_id().empty()) return absl::InvalidArgumentError("connect: pool_id is required");
-  if (req.vm_id().size() > 253 || req.pool_id().size() > 253) {
-    return absl::InvalidArgumentError("connect: vm_id and pool_id must be at most 253 characters");
+  if (auto st = ValidateId("vm_id", req.vm_id()); !st.ok()) {
+    return absl::InvalidArgumentError("connect: " + std::string(st.message()));
+  }
+  if (auto st = ValidateId("pool_id", req.pool_id()); !st.ok()) {
+    return absl::InvalidArgumentError("connect: " + std::string(st.message()));
   }
   return absl::OkStatus();
 }
@@ -47,6 +70,19 @@ AgentRegistry::Agent& AgentRegistry::GetOrCreateLocked(const std::string& vm_id)
   auto [it, inserted] = agents_.try_emplace(vm_id);
   if (inserted) it->second.info.vm_id = vm_id;
   return it->second;
+}
+
+absl::StatusOr<AgentRegistry::Agent*> AgentRegistry::GetOrAdmitLocked(const std::string& vm_id) {
+  auto it = agents_.find(vm_id);
+  if (it != agents_.end()) return &it->second;
+  if (agents_.size() - streams_ >= options_.max_agents_without_stream) {
+    if (metrics_) metrics_->Refused("too_many_agents_without_stream");
+    return absl::ResourceExhaustedError(
+        "the hub already holds " + std::to_string(agents_.size() - streams_) +
+        " agents without a stream (hub.max_agents_without_stream); vm_id " + vm_id +
+        " is refused until silent ones are forgotten");
+  }
+  return &GetOrCreateLocked(vm_id);
 }
 
 std::string AgentRegistry::NewCommandIdLocked() {
@@ -146,6 +182,11 @@ size_t AgentRegistry::connected_count() const {
   return connected_;
 }
 
+size_t AgentRegistry::known_count() const {
+  std::lock_guard l(mu_);
+  return agents_.size();
+}
+
 absl::Status AgentRegistry::Attach(const commands::ConnectRequest& req,
                                    std::shared_ptr<AgentSession> session) {
   auto valid = ValidateConnect(req);
@@ -162,6 +203,7 @@ absl::Status AgentRegistry::Attach(const commands::ConnectRequest& req,
     }
     const MonoTime now = clock_->Now();
     if (!a.info.connected) ++connected_;
+    if (!a.session) ++streams_;
     a.session = session;
     a.info.pool_id = req.pool_id();
     a.info.org_id = req.org_id();
@@ -202,6 +244,7 @@ void AgentRegistry::Detach(const std::string& vm_id, const AgentSession* session
     if (it == agents_.end() || it->second.session.get() != session) return;
     Agent& a = it->second;
     a.session.reset();
+    --streams_;
     if (a.info.connected) --connected_;
     a.info.connected = false;
     a.info.transport.clear();
@@ -211,13 +254,14 @@ void AgentRegistry::Detach(const std::string& vm_id, const AgentSession* session
   RunDeferred(d);
 }
 
-void AgentRegistry::OnHeartbeat(const std::string& vm_id, const commands::Heartbeat& hb,
-                                bool via_http) {
+absl::Status AgentRegistry::OnHeartbeat(const std::string& vm_id, const commands::Heartbeat& hb,
+                                        bool via_http) {
   if (metrics_) metrics_->HeartbeatReceived();
   Deferred d;
   {
     std::lock_guard l(mu_);
-    Agent& a = GetOrCreateLocked(vm_id);
+    ASSIGN_OR_RETURN(Agent * ap, via_http ? GetOrAdmitLocked(vm_id) : &GetOrCreateLocked(vm_id));
+    Agent& a = *ap;
     bool changed = false;
     if (via_http && !a.info.connected) {
       // An HTTP poller counts as connected while it keeps talking.
@@ -256,6 +300,7 @@ void AgentRegistry::OnHeartbeat(const std::string& vm_id, const commands::Heartb
     if (changed) d.changes.push_back(a.info);
   }
   RunDeferred(d);
+  return absl::OkStatus();
 }
 
 void AgentRegistry::OnAck(const std::string& vm_id, const commands::CommandAck& ack) {
@@ -294,12 +339,13 @@ void AgentRegistry::OnAck(const std::string& vm_id, const commands::CommandAck& 
   RunDeferred(d);
 }
 
-void AgentRegistry::OnEvent(const std::string& vm_id, commands::EventNotification ev,
-                            bool via_http) {
+absl::Status AgentRegistry::OnEvent(const std::string& vm_id, commands::EventNotification ev,
+                                    bool via_http) {
   Deferred d;
   {
     std::lock_guard l(mu_);
-    Agent& a = GetOrCreateLocked(vm_id);
+    ASSIGN_OR_RETURN(Agent * ap, via_http ? GetOrAdmitLocked(vm_id) : &GetOrCreateLocked(vm_id));
+    Agent& a = *ap;
     a.last_seen = clock_->Now();
     if (ev.vm_id().empty()) ev.set_vm_id(vm_id);
     if (ev.pool_id().empty()) ev.set_pool_id(a.info.pool_id);
@@ -307,14 +353,17 @@ void AgentRegistry::OnEvent(const std::string& vm_id, commands::EventNotificatio
     d.events.push_back(std::move(ev));
   }
   RunDeferred(d);
+  return absl::OkStatus();
 }
 
-std::vector<commands::Command> AgentRegistry::PollCommands(const std::string& vm_id) {
+absl::StatusOr<std::vector<commands::Command>> AgentRegistry::PollCommands(
+    const std::string& vm_id) {
   Deferred d;
   std::vector<commands::Command> out;
   {
     std::lock_guard l(mu_);
-    Agent& a = GetOrCreateLocked(vm_id);
+    ASSIGN_OR_RETURN(Agent * ap, GetOrAdmitLocked(vm_id));
+    Agent& a = *ap;
     const MonoTime now = clock_->Now();
     a.last_seen = now;
     if (!a.info.connected) {
@@ -356,7 +405,15 @@ void AgentRegistry::Sweep() {
         a.pending.pop_front();
         a.info.pending_commands = a.pending.size();
       }
-      if (!a.info.connected || now - a.last_seen < options_.heartbeat_timeout) continue;
+      if (now - a.last_seen < options_.heartbeat_timeout) continue;
+      if (!a.info.connected) {
+        // Its stream ended and it has not come back: as lost as a silent one.
+        if (!a.info.lost && a.connected_mono != MonoTime{}) {
+          a.info.lost = true;
+          d.changes.push_back(a.info);
+        }
+        continue;
+      }
       if (a.info.transport == "http") {
         // An HTTP poller has no connection to lose: silence is disconnection.
         --connected_;
@@ -372,6 +429,17 @@ void AgentRegistry::Sweep() {
         d.changes.push_back(a.info);
       }
     }
+    // Agents with no stream, silent for forget_after, with nothing pending: forgotten.
+    for (auto it = agents_.begin(); it != agents_.end();) {
+      const Agent& a = it->second;
+      if (!a.session && !a.info.connected && a.pending.empty() &&
+          now - a.last_seen >= options_.forget_after) {
+        it = agents_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (metrics_) metrics_->SetAgentsKnown(static_cast<double>(agents_.size()));
   }
   RunDeferred(d);
 }
@@ -398,6 +466,7 @@ void AgentRegistry::Shutdown() {
       a.info.connected = false;
     }
     connected_ = 0;
+    streams_ = 0;
     UpdateConnectedGaugeLocked();
   }
   RunDeferred(d);

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -43,6 +44,9 @@ class AgentRegistry : public AgentHub {
 
   // Checks a connect request; OK means the stream may attach.
   static absl::Status ValidateConnect(const commands::ConnectRequest& req);
+  // vm_id and pool_id: 1 to 253 characters of A-Z a-z 0-9 . _ - (what a RunnerVM or RunnerPool
+  // name can be made of, and nothing a log line or a label could be confused by).
+  static absl::Status ValidateId(std::string_view field, std::string_view value);
 
   // Makes `session` the agent's stream: an older stream for the same vm_id is closed, the
   // session gets connect_ack and then every pending command, in order.
@@ -50,13 +54,18 @@ class AgentRegistry : public AgentHub {
   // The session ended. A no-op when a newer session has replaced it.
   void Detach(const std::string& vm_id, const AgentSession* session);
 
-  void OnHeartbeat(const std::string& vm_id, const commands::Heartbeat& hb, bool via_http = false);
+  // Over HTTP, an unknown vm_id is refused with RESOURCE_EXHAUSTED when
+  // max_agents_without_stream agents are known without a stream already.
+  absl::Status OnHeartbeat(const std::string& vm_id, const commands::Heartbeat& hb,
+                           bool via_http = false);
   void OnAck(const std::string& vm_id, const commands::CommandAck& ack);
-  void OnEvent(const std::string& vm_id, commands::EventNotification ev, bool via_http = false);
+  absl::Status OnEvent(const std::string& vm_id, commands::EventNotification ev,
+                       bool via_http = false);
   // HTTP polling: the agent's pending commands (all unacked ones; the agent dedups by id).
-  std::vector<commands::Command> PollCommands(const std::string& vm_id);
+  absl::StatusOr<std::vector<commands::Command>> PollCommands(const std::string& vm_id);
 
-  // Times out unacked commands and marks silent agents lost (and HTTP pollers gone). Called
+  // Times out unacked commands, marks silent agents lost (and HTTP pollers gone), and forgets
+  // agents with no stream that have been silent for forget_after with nothing pending. Called
   // every second by the hub's timer, and directly by tests with a fake clock.
   void Sweep();
 
@@ -64,6 +73,7 @@ class AgentRegistry : public AgentHub {
   void Shutdown();
 
   size_t connected_count() const;
+  size_t known_count() const;  // agents in memory, with or without a stream
 
  private:
   struct Pending {
@@ -87,6 +97,9 @@ class AgentRegistry : public AgentHub {
   };
 
   Agent& GetOrCreateLocked(const std::string& vm_id);
+  // For HTTP: the agent, or RESOURCE_EXHAUSTED when it is new and no more stream-less agents
+  // may be held.
+  absl::StatusOr<Agent*> GetOrAdmitLocked(const std::string& vm_id);
   void MarkDeliveredLocked(Pending& p, MonoTime now);
   void UpdateConnectedGaugeLocked();
   void RunDeferred(Deferred& d);
@@ -102,6 +115,7 @@ class AgentRegistry : public AgentHub {
   std::function<void(const commands::EventNotification&)> event_hook_;
   std::mt19937_64 rng_;
   size_t connected_ = 0;
+  size_t streams_ = 0;  // agents with a gRPC session
 };
 
 }  // namespace miglet

@@ -198,13 +198,13 @@ void AgentStream::Handle(const commands::MIGletMessage& msg) {
       return;
     }
     case M::kHeartbeat:
-      registry_->OnHeartbeat(vm_id_, msg.heartbeat());
+      (void)registry_->OnHeartbeat(vm_id_, msg.heartbeat());  // its entry exists: never refused
       return;
     case M::kCommandAck:
       registry_->OnAck(vm_id_, msg.command_ack());
       return;
     case M::kEvent:
-      registry_->OnEvent(vm_id_, msg.event());
+      (void)registry_->OnEvent(vm_id_, msg.event());
       return;
     case M::kError:
       spdlog::warn("agent {} reports error {}: {}", vm_id_, msg.error().code(),

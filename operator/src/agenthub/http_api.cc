@@ -147,6 +147,13 @@ void AgentHttpApi::Handle(const HttpRequest& req, HttpReply reply) {
     return;
   }
   const std::string& vm_id = parts[3];
+  if (auto st = AgentRegistry::ValidateId("vm_id", vm_id); !st.ok()) {
+    return reply(JsonError(400, "bad_request", std::string(st.message())));
+  }
+  // A new vm_id the hub will not hold (too many agents without a stream): 429.
+  auto refused = [&](const absl::Status& st) {
+    return JsonError(429, "too_many_agents", std::string(st.message()));
+  };
   if (parts.size() == 4 && get) {
     auto a = registry_->GetAgent(vm_id);
     if (!a) {
@@ -159,19 +166,25 @@ void AgentHttpApi::Handle(const HttpRequest& req, HttpReply reply) {
   if (parts.size() == 5 && parts[4] == "heartbeat" && post) {
     commands::Heartbeat hb;
     if (auto st = FromJson(req.body, &hb); !st.ok()) return reply(BadRequest(st));
-    registry_->OnHeartbeat(vm_id, hb, /*via_http=*/true);
+    if (auto st = registry_->OnHeartbeat(vm_id, hb, /*via_http=*/true); !st.ok()) {
+      return reply(refused(st));
+    }
     return reply(Ok());
   }
   if (parts.size() == 5 && parts[4] == "events" && post) {
     auto ev = ParseEvent(req.body);
     if (!ev.ok()) return reply(BadRequest(ev.status()));
-    registry_->OnEvent(vm_id, std::move(*ev), /*via_http=*/true);
+    if (auto st = registry_->OnEvent(vm_id, std::move(*ev), /*via_http=*/true); !st.ok()) {
+      return reply(refused(st));
+    }
     return reply(Ok());
   }
   if (parts.size() == 5 && parts[4] == "commands" && get) {
+    auto polled = registry_->PollCommands(vm_id);
+    if (!polled.ok()) return reply(refused(polled.status()));
     std::string out = "{\"commands\":[";
     bool first = true;
-    for (const auto& c : registry_->PollCommands(vm_id)) {
+    for (const auto& c : *polled) {
       out += (first ? "" : ",") + ToJson(c);
       first = false;
     }

@@ -35,7 +35,16 @@ HubMetrics::HubMetrics(prometheus::Registry& registry)
       stream_errors_(prometheus::BuildCounter()
                          .Name("mig_controller_stream_errors_total")
                          .Help("Agent streams closed by an error, by reason")
-                         .Register(registry)) {}
+                         .Register(registry)),
+      agents_known_(prometheus::BuildGauge()
+                        .Name("mig_controller_agents_known")
+                        .Help("Agents the hub holds in memory, with or without a stream")
+                        .Register(registry)
+                        .Add({})),
+      refused_(prometheus::BuildCounter()
+                   .Name("mig_controller_agent_requests_refused_total")
+                   .Help("Agent connects and HTTP requests the hub refused, by reason")
+                   .Register(registry)) {}
 
 void HubMetrics::CommandSent(const std::string& type) {
   commands_sent_.Add({{"type", CommandTypeLabel(type)}}).Increment();
@@ -45,6 +54,10 @@ void HubMetrics::CommandAck(const std::string& type, const std::string& result,
                             double latency_seconds) {
   command_acks_.Add({{"type", CommandTypeLabel(type)}, {"result", result}}).Increment();
   if (latency_seconds >= 0) ack_latency_.Observe(latency_seconds);
+}
+
+void HubMetrics::Refused(const std::string& reason) {
+  refused_.Add({{"reason", reason}}).Increment();
 }
 
 void HubMetrics::StreamError(const std::string& reason) {

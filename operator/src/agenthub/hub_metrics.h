@@ -20,6 +20,9 @@ class HubMetrics {
   void CommandAck(const std::string& type, const std::string& result, double latency_seconds);
   void HeartbeatReceived() { heartbeats_.Increment(); }
   void StreamError(const std::string& reason);
+  void SetAgentsKnown(double n) { agents_known_.Set(n); }
+  // A connect, heartbeat, event or poll the hub would not take, by reason.
+  void Refused(const std::string& reason);
 
  private:
   prometheus::Gauge& agents_connected_;
@@ -28,6 +31,8 @@ class HubMetrics {
   prometheus::Histogram& ack_latency_;
   prometheus::Counter& heartbeats_;
   prometheus::Family<prometheus::Counter>& stream_errors_;
+  prometheus::Gauge& agents_known_;
+  prometheus::Family<prometheus::Counter>& refused_;
 };
 
 }  // namespace miglet

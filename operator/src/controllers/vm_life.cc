@@ -18,6 +18,8 @@ VmLife DeriveLife(const api::RunnerVM& vm, const std::optional<AgentInfo>& agent
     // To be shut down, and no agent to tell (it went, or never came): nothing to wait for.
     if (vm.spec.desired_state == api::DesiredState::kShutdown) return VmLife::kGone;
     if (agent && agent->lost) return VmLife::kLost;
+    // Lost, then forgotten by the hub (hub.forget_after): still lost until it comes back.
+    if (!agent && seen_before && vm.status.phase == "Lost") return VmLife::kLost;
     // Seen before and now disconnected: not lost until the heartbeat timeout says so (the hub
     // marks it), so it is still where it was last seen.
     if (seen_before && agent) {

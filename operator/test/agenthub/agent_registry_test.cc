@@ -197,12 +197,12 @@ TEST_F(AgentRegistryTest, ChangeHookFiresOnMeaningfulChangeOnly) {
   commands::Heartbeat hb;
   hb.set_miglet_state("idle");
   hb.mutable_runner_state()->set_state("idle");
-  registry_.OnHeartbeat("vm-1", hb);
+  (void)registry_.OnHeartbeat("vm-1", hb);
   EXPECT_EQ(changes_.size(), 2u);
   for (int i = 0; i < 50; ++i) {
     hb.mutable_health()->set_cpu_usage_percent(i);  // health alone is not a change
     hb.set_timestamp(i);
-    registry_.OnHeartbeat("vm-1", hb);
+    (void)registry_.OnHeartbeat("vm-1", hb);
   }
   EXPECT_EQ(changes_.size(), 2u);
   EXPECT_EQ(registry_.GetAgent("vm-1")->health.cpu_usage_percent(), 49);
@@ -210,7 +210,7 @@ TEST_F(AgentRegistryTest, ChangeHookFiresOnMeaningfulChangeOnly) {
   hb.set_miglet_state("job_running");
   hb.mutable_current_job()->set_job_id("j1");
   hb.mutable_current_job()->set_status("running");
-  registry_.OnHeartbeat("vm-1", hb);
+  (void)registry_.OnHeartbeat("vm-1", hb);
   ASSERT_EQ(changes_.size(), 3u);
   EXPECT_EQ(changes_.back().current_job.job_id(), "j1");
   EXPECT_EQ(MetricValue(prom_, "mig_controller_heartbeats_received_total"), 52);
@@ -247,7 +247,7 @@ TEST_F(AgentRegistryTest, SilentAgentIsLostThenFound) {
   const size_t n = changes_.size();
   registry_.Sweep();  // no repeated change while still lost
   EXPECT_EQ(changes_.size(), n);
-  registry_.OnHeartbeat("vm-1", commands::Heartbeat());
+  (void)registry_.OnHeartbeat("vm-1", commands::Heartbeat());
   EXPECT_FALSE(registry_.GetAgent("vm-1")->lost);
   EXPECT_EQ(changes_.size(), n + 1);
 }
@@ -278,15 +278,120 @@ TEST_F(AgentRegistryTest, RefusedSendStaysPendingForTheNextStream) {
 TEST_F(AgentRegistryTest, HttpPollerConnectsAndTimesOut) {
   ASSERT_TRUE(registry_.SendCommand("vm-h", Cmd("drain", "c1")).ok());
   auto cmds = registry_.PollCommands("vm-h");
-  ASSERT_EQ(cmds.size(), 1u);
-  EXPECT_EQ(cmds[0].id(), "c1");
+  ASSERT_TRUE(cmds.ok());
+  ASSERT_EQ(cmds->size(), 1u);
+  EXPECT_EQ((*cmds)[0].id(), "c1");
   EXPECT_EQ(registry_.GetAgent("vm-h")->transport, "http");
-  EXPECT_EQ(registry_.PollCommands("vm-h").size(), 1u);  // still unacked: polled again
+  EXPECT_EQ(registry_.PollCommands("vm-h")->size(), 1u);  // still unacked: polled again
   registry_.OnAck("vm-h", Ack("c1"));
-  EXPECT_TRUE(registry_.PollCommands("vm-h").empty());
+  EXPECT_TRUE(registry_.PollCommands("vm-h")->empty());
   clock_->Advance(seconds(46));
   registry_.Sweep();
   EXPECT_FALSE(registry_.GetAgent("vm-h")->connected);
+}
+
+TEST_F(AgentRegistryTest, AStreamThatEndsAndStaysAwayIsLost) {
+  auto s = std::make_shared<FakeSession>();
+  ASSERT_TRUE(registry_.Attach(Connect("vm-1"), s).ok());
+  registry_.Detach("vm-1", s.get());
+  clock_->Advance(seconds(44));
+  registry_.Sweep();
+  EXPECT_FALSE(registry_.GetAgent("vm-1")->lost) << "not yet: it may be reconnecting";
+  clock_->Advance(seconds(1));
+  registry_.Sweep();
+  EXPECT_TRUE(registry_.GetAgent("vm-1")->lost);
+  EXPECT_TRUE(changes_.back().lost);
+  // An agent that never connected (a command queued for it) is not lost: it never was here.
+  ASSERT_TRUE(registry_.SendCommand("vm-2", Cmd("drain", "c1")).ok());
+  clock_->Advance(seconds(60));
+  registry_.Sweep();
+  EXPECT_FALSE(registry_.GetAgent("vm-2")->lost);
+}
+
+TEST_F(AgentRegistryTest, MadeUpVmIdsCannotGrowTheHubWithoutBound) {
+  HubOptions opts;
+  opts.max_agents_without_stream = 1000;
+  opts.forget_after = std::chrono::minutes(15);
+  AgentRegistry hub(opts, clock_, &metrics_);
+  auto streamed = std::make_shared<FakeSession>();
+  ASSERT_TRUE(hub.Attach(Connect("real"), streamed).ok());
+  // 100,000 made-up vm_ids heartbeat, send events and poll over HTTP: 1,000 are held.
+  int refused = 0;
+  for (int i = 0; i < 100000; ++i) {
+    const std::string id = "made-up-" + std::to_string(i);
+    absl::Status st;
+    switch (i % 3) {
+      case 0:
+        st = hub.OnHeartbeat(id, commands::Heartbeat(), /*via_http=*/true);
+        break;
+      case 1:
+        st = hub.OnEvent(id, commands::EventNotification(), /*via_http=*/true);
+        break;
+      default:
+        st = hub.PollCommands(id).status();
+        break;
+    }
+    if (!st.ok()) {
+      EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted);
+      ++refused;
+    }
+  }
+  EXPECT_EQ(refused, 100000 - 1000);
+  EXPECT_EQ(hub.known_count(), 1001u);
+  EXPECT_EQ(MetricValue(prom_, "mig_controller_agent_requests_refused_total",
+                        {{"reason", "too_many_agents_without_stream"}}),
+            99000);
+  // One already held keeps talking; the stream's agent is never refused.
+  EXPECT_TRUE(hub.OnHeartbeat("made-up-0", commands::Heartbeat(), true).ok());
+  EXPECT_TRUE(hub.OnHeartbeat("real", commands::Heartbeat()).ok());
+  // Silent past forget_after: forgotten (the pollers were marked gone first), and room again.
+  clock_->Advance(std::chrono::minutes(15));
+  hub.Sweep();
+  hub.Sweep();
+  EXPECT_EQ(hub.known_count(), 1u) << "only the agent with a stream";
+  EXPECT_TRUE(hub.GetAgent("real").has_value());
+  EXPECT_FALSE(hub.GetAgent("made-up-1").has_value());
+  EXPECT_EQ(MetricValue(prom_, "mig_controller_agents_known"), 1);
+  EXPECT_TRUE(hub.OnHeartbeat("made-up-100001", commands::Heartbeat(), true).ok());
+}
+
+TEST_F(AgentRegistryTest, ForgetsOnlySilentAgentsWithNothingPending) {
+  HubOptions opts;
+  opts.forget_after = std::chrono::minutes(15);
+  opts.ack_timeout = std::chrono::hours(1);
+  AgentRegistry hub(opts, clock_, nullptr);
+  auto s = std::make_shared<FakeSession>();
+  ASSERT_TRUE(hub.Attach(Connect("gone"), s).ok());
+  hub.Detach("gone", s.get());
+  ASSERT_TRUE(hub.SendCommand("waiting", Cmd("drain", "c1")).ok());
+  auto kept = std::make_shared<FakeSession>();
+  ASSERT_TRUE(hub.Attach(Connect("silent-stream"), kept).ok());
+  clock_->Advance(std::chrono::minutes(15) - seconds(1));
+  hub.Sweep();
+  EXPECT_EQ(hub.known_count(), 3u);
+  clock_->Advance(seconds(1));
+  hub.Sweep();
+  EXPECT_FALSE(hub.GetAgent("gone").has_value());
+  EXPECT_TRUE(hub.GetAgent("waiting").has_value()) << "a command is pending for it";
+  EXPECT_TRUE(hub.GetAgent("silent-stream").has_value()) << "its stream is open";
+}
+
+TEST(AgentRegistryIdTest, VmAndPoolIdsAreCheckedForLengthAndCharacters) {
+  EXPECT_TRUE(AgentRegistry::ValidateId("vm_id", "runner-01.zone_a").ok());
+  EXPECT_TRUE(AgentRegistry::ValidateId("vm_id", std::string(253, 'a')).ok());
+  auto st = AgentRegistry::ValidateId("vm_id", std::string(64 * 1024, 'a'));
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("vm_id must be at most 253 characters"));
+  st = AgentRegistry::ValidateId("pool_id", "ci pool");
+  EXPECT_THAT(std::string(st.message()), HasSubstr("pool_id may hold only"));
+  EXPECT_THAT(std::string(st.message()), HasSubstr("0x20"));
+  EXPECT_FALSE(AgentRegistry::ValidateId("vm_id", "a/b").ok());
+  EXPECT_FALSE(AgentRegistry::ValidateId("vm_id", "").ok());
+  commands::ConnectRequest c;
+  c.set_vm_id(std::string(300, 'x'));
+  c.set_pool_id("p");
+  EXPECT_THAT(std::string(AgentRegistry::ValidateConnect(c).message()),
+              HasSubstr("connect: vm_id must be at most 253"));
 }
 
 TEST_F(AgentRegistryTest, EventsReachHookWithIdentityFilledIn) {
@@ -296,7 +401,7 @@ TEST_F(AgentRegistryTest, EventsReachHookWithIdentityFilledIn) {
   ASSERT_TRUE(registry_.Attach(Connect("vm-1", "pool-x"), s).ok());
   commands::EventNotification ev;
   ev.set_type("job_started");
-  registry_.OnEvent("vm-1", ev);
+  (void)registry_.OnEvent("vm-1", ev);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].vm_id(), "vm-1");
   EXPECT_EQ(events[0].pool_id(), "pool-x");

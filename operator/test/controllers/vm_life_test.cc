@@ -58,6 +58,12 @@ TEST(VmLifeTest, LostAndGone) {
   // Disconnected for a moment (a controller restart, a network blip): where it was.
   EXPECT_EQ(DeriveLife(Vm(), Agent("job_running", false, false, "b"), Pod("Running")),
             VmLife::kBusy);
+  // Lost, then forgotten by the hub: still lost; without that status, unknown is starting.
+  auto lost = Vm(D::kRunning, true, "");
+  lost.status.phase = "Lost";
+  EXPECT_EQ(DeriveLife(lost, std::nullopt, std::nullopt), VmLife::kLost);
+  lost.status.phase = "Idle";
+  EXPECT_EQ(DeriveLife(lost, std::nullopt, std::nullopt), VmLife::kStarting);
 }
 
 TEST(VmLifeTest, FromThePod) {

@@ -53,6 +53,13 @@ struct HubOptions {
   // A command not acked this long after it was queued fails with DEADLINE_EXCEEDED.
   Duration ack_timeout = std::chrono::minutes(5);
   size_t max_pending_per_agent = 4096;
+  // An agent with no stream, silent this long and with no command pending, is forgotten (the
+  // operator's RunnerVM stays the durable record; it comes back as new when it talks again).
+  Duration forget_after = std::chrono::minutes(15);
+  // At most this many agents known without a gRPC stream (HTTP pollers, and whatever made-up
+  // vm_ids a stranger sends): a new vm_id over HTTP beyond it is refused until some are
+  // forgotten.
+  size_t max_agents_without_stream = 50000;
   std::string server_version = "0.1.0";
 };
 

@@ -25,6 +25,8 @@ struct ControllerConfig {
   int64_t max_outbound_queue = 1024;
   Duration heartbeat_timeout = std::chrono::seconds(45);
   Duration ack_timeout = std::chrono::minutes(5);
+  Duration forget_after = std::chrono::minutes(15);
+  int64_t max_agents_without_stream = 50000;
   // Metrics and probes (kubebuilder's names). "0" turns one off.
   std::string metrics_bind_address = ":9090";
   std::string health_probe_bind_address = ":8081";
