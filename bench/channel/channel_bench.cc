@@ -2,14 +2,19 @@
 // Prints figures; asserts nothing about time.
 //
 //   channel_bench --agents=1000,10000 --heartbeat-interval=10s --window=20s --runs=3
+//   channel_bench --flood=1000000 [--flood-connections=8] [--forget-after=1m]
 //
 // Per run: time for all N to connect (connect -> connect_ack), heartbeats/s the controller
 // ingested (its own counter), controller CPU seconds per 1,000 heartbeats, command round trip
 // p50/p99 while all N are connected (HTTP POST ?wait -> agent ack -> answer), controller RSS
 // per connected agent, controller threads. Medians over the runs at the end.
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +23,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -75,15 +81,26 @@ struct Controller {
   int grpc_port = 0, http_port = 0, metrics_port = 0;
 };
 
-Controller StartController(const std::string& path, const std::string& info_file) {
+Controller StartController(const std::string& path, const std::string& info_file,
+                           std::vector<std::string> extra = {}) {
   std::remove(info_file.c_str());
   Controller c;
+  std::vector<std::string> args = {path,
+                                   "--bind-address=127.0.0.1",
+                                   "--grpc-port=0",
+                                   "--http-port=0",
+                                   "--metrics-port=0",
+                                   "--health-probe-bind-address=127.0.0.1:0",
+                                   "--controllers=off",
+                                   "--log-level=warn",
+                                   "--listen-info-file=" + info_file};
+  args.insert(args.end(), extra.begin(), extra.end());
   c.pid = fork();
   if (c.pid == 0) {
-    execl(path.c_str(), path.c_str(), "--bind-address=127.0.0.1", "--grpc-port=0", "--http-port=0",
-          "--metrics-port=0", "--health-probe-bind-address=127.0.0.1:0", "--controllers=off",
-          "--log-level=warn", ("--listen-info-file=" + info_file).c_str(),
-          static_cast<char*>(nullptr));
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
     perror("exec mig-controller");
     _exit(127);
   }
@@ -271,6 +288,176 @@ RunResult RunOnce(const std::string& controller_path, int n, Duration hb_interva
   return r;
 }
 
+// ---------------------------------------------------------------------------- flood
+// What a stranger can make the controller hold: `n` HTTP heartbeats, each for a vm_id never seen
+// before, over `conns` keep-alive connections (a plain HTTP/1.1 client on a socket, one request
+// at a time per connection). Then, with hub.forget_after set short, how much is held once the
+// made-up agents are forgotten; twice, to see that nothing accumulates.
+
+// One keep-alive connection; Post returns the status code, or -1 when the connection failed.
+class RawHttp {
+ public:
+  explicit RawHttp(int port) : port_(port) {}
+  ~RawHttp() {
+    if (fd_ >= 0) close(fd_);
+  }
+  int Post(const std::string& path, const std::string& body) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (fd_ < 0 && !Connect()) return -1;
+      const std::string req = "POST " + path +
+                              " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                              "Content-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body;
+      if (WriteAll(req)) {
+        const int code = ReadResponse();
+        if (code > 0) return code;
+      }
+      close(fd_);  // the server closed a kept-alive connection: once more on a new one
+      fd_ = -1;
+      buf_.clear();
+    }
+    return -1;
+  }
+
+ private:
+  bool Connect() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port_));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      close(fd_);
+      fd_ = -1;
+      return false;
+    }
+    int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return true;
+  }
+  bool WriteAll(const std::string& s) {
+    for (size_t off = 0; off < s.size();) {
+      const ssize_t w = send(fd_, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+      if (w <= 0) return false;
+      off += static_cast<size_t>(w);
+    }
+    return true;
+  }
+  bool Fill() {
+    char tmp[4096];
+    const ssize_t r = recv(fd_, tmp, sizeof tmp, 0);
+    if (r <= 0) return false;
+    buf_.append(tmp, static_cast<size_t>(r));
+    return true;
+  }
+  int ReadResponse() {
+    size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
+      if (!Fill()) return -1;
+    }
+    const std::string head = buf_.substr(0, end);
+    int code = -1;
+    if (head.size() > 12) code = std::atoi(head.c_str() + 9);  // "HTTP/1.1 200 ..."
+    size_t length = 0;
+    std::string lower = head;
+    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+    if (auto at = lower.find("content-length:"); at != std::string::npos) {
+      length = std::strtoul(lower.c_str() + at + 15, nullptr, 10);
+    }
+    while (buf_.size() < end + 4 + length) {
+      if (!Fill()) return -1;
+    }
+    buf_.erase(0, end + 4 + length);
+    return code;
+  }
+  int port_;
+  int fd_ = -1;
+  std::string buf_;
+};
+
+double ScrapeGauge(HttpTransport& metrics, const std::string& name) {
+  return ScrapeCounter(metrics, name);
+}
+
+int Flood(const std::string& controller_path, long n, int conns, Duration forget_after) {
+  const std::string dir = "/tmp/channel-bench-flood-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/controller.yaml")
+      << "hub:\n  forget_after: " << FormatDuration(forget_after) << "\n"
+      << "heartbeat:\n  timeout: "
+      << FormatDuration(std::min<Duration>(forget_after, std::chrono::seconds(45))) << "\n";
+  Controller ctl = StartController(controller_path, dir + "/info.json",
+                                   {"--config=" + dir + "/controller.yaml"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto metrics = std::move(
+      *MakeHttpTransport({.base_url = "http://127.0.0.1:" + std::to_string(ctl.metrics_port),
+                          .timeout = std::chrono::seconds(10)}));
+  const ProcStats base = ReadProc(ctl.pid);
+  std::printf(
+      "# flood: %ld HTTP heartbeats for made-up vm_ids over %d connections; "
+      "hub.forget_after %s\n",
+      n, conns, FormatDuration(forget_after).c_str());
+  std::printf("controller before: RSS %.1f MiB, %d threads\n", base.rss_kib / 1024.0, base.threads);
+  for (int round = 1; round <= 2; ++round) {
+    std::printf("round %d:\n", round);
+    std::atomic<long> next{0}, ok{0}, refused{0}, other{0};
+    long reported = 0;
+    const auto t0 = Clock::now();
+    std::vector<std::thread> workers;
+    for (int c = 0; c < conns; ++c) {
+      workers.emplace_back([&] {
+        RawHttp http(ctl.http_port);
+        for (long i; (i = next++) < n;) {
+          const int code = http.Post("/api/v1/vms/made-up-" + std::to_string(round) + "-" +
+                                         std::to_string(i) + "/heartbeat",
+                                     "{\"miglet_state\":\"idle\"}");
+          (code == 200 ? ok : code == 429 ? refused : other)++;
+        }
+      });
+    }
+    // Progress every 10% (RSS as it goes).
+    while (next < n) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      const long done = ok + refused + other;
+      if (done >= reported + n / 10) {
+        reported = done;
+        const ProcStats p = ReadProc(ctl.pid);
+        std::printf(
+            "  %8ld sent: %ld taken, %ld refused (429), %ld other; RSS %.1f MiB; "
+            "agents known %.0f\n",
+            done, ok.load(), refused.load(), other.load(), p.rss_kib / 1024.0,
+            ScrapeGauge(*metrics, "mig_controller_agents_known"));
+        std::fflush(stdout);
+      }
+    }
+    for (auto& t : workers) t.join();
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    const ProcStats after = ReadProc(ctl.pid);
+    std::printf("flood done in %.1f s (%.0f requests/s): %ld taken, %ld refused (429), %ld other\n",
+                secs, n / secs, ok.load(), refused.load(), other.load());
+    std::printf(
+        "controller after the flood: RSS %.1f MiB (+%.1f), %d threads, CPU %.1f s, "
+        "agents known %.0f\n",
+        after.rss_kib / 1024.0, (after.rss_kib - base.rss_kib) / 1024.0, after.threads,
+        after.cpu_seconds - base.cpu_seconds, ScrapeGauge(*metrics, "mig_controller_agents_known"));
+    // Forgotten once silent for forget_after (the sweep runs every second).
+    const auto deadline = Clock::now() + forget_after + std::chrono::seconds(30);
+    double known = -1;
+    while (Clock::now() < deadline) {
+      known = ScrapeGauge(*metrics, "mig_controller_agents_known");
+      if (known == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    const ProcStats forgotten = ReadProc(ctl.pid);
+    std::printf("after forget_after: agents known %.0f, RSS %.1f MiB (+%.1f over the start)\n",
+                known, forgotten.rss_kib / 1024.0, (forgotten.rss_kib - base.rss_kib) / 1024.0);
+  }
+  kill(ctl.pid, SIGTERM);
+  waitpid(ctl.pid, nullptr, 0);
+  std::filesystem::remove_all(dir);
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   TuneRuntimeForServing();
   InitHttpThreads(8);
@@ -317,6 +504,29 @@ int Main(int argc, char** argv) {
                            ? absl::OkStatus()
                            : absl::InvalidArgumentError("bad rate");
               });
+  long flood = 0;
+  int flood_conns = 8;
+  Duration forget_after = std::chrono::minutes(1);
+  flags.Value("flood", "N",
+              "instead of agents: N HTTP heartbeats for made-up vm_ids, then how much is held",
+              [&](const std::string& v) {
+                return absl::SimpleAtoi(v, &flood) && flood > 0
+                           ? absl::OkStatus()
+                           : absl::InvalidArgumentError("bad count");
+              });
+  flags.Value("flood-connections", "K", "connections the flood uses (default 8)",
+              [&](const std::string& v) {
+                return absl::SimpleAtoi(v, &flood_conns) && flood_conns > 0
+                           ? absl::OkStatus()
+                           : absl::InvalidArgumentError("bad count");
+              });
+  flags.Value("forget-after", "DURATION", "the controller's hub.forget_after for --flood (1m)",
+              [&](const std::string& v) {
+                auto d = ParseDuration(v);
+                if (!d.ok()) return d.status();
+                forget_after = *d;
+                return absl::OkStatus();
+              });
   if (auto st = flags.Parse(argc, argv); !st.ok()) {
     std::cerr << "channel_bench: " << st.message() << "\n";
     return 2;
@@ -330,6 +540,7 @@ int Main(int argc, char** argv) {
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);  // the controller inherits it
   signal(SIGPIPE, SIG_IGN);
+  if (flood > 0) return Flood(controller, flood, flood_conns, forget_after);
 
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);

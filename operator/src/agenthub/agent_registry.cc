@@ -1,5 +1,7 @@
 #include "agent_registry.h"
 
+#include <malloc.h>
+
 #include <cstdio>
 
 #include "absl/strings/str_format.h"
@@ -386,6 +388,7 @@ absl::StatusOr<std::vector<commands::Command>> AgentRegistry::PollCommands(
 
 void AgentRegistry::Sweep() {
   Deferred d;
+  size_t forgotten = 0;
   {
     std::lock_guard l(mu_);
     const MonoTime now = clock_->Now();
@@ -435,13 +438,17 @@ void AgentRegistry::Sweep() {
       if (!a.session && !a.info.connected && a.pending.empty() &&
           now - a.last_seen >= options_.forget_after) {
         it = agents_.erase(it);
+        ++forgotten;
       } else {
         ++it;
       }
     }
+    if (forgotten > 0 && agents_.empty()) agents_.rehash(0);
     if (metrics_) metrics_->SetAgentsKnown(static_cast<double>(agents_.size()));
   }
   RunDeferred(d);
+  // Many forgotten at once (a flood of made-up vm_ids gone quiet): give the memory back.
+  if (forgotten >= 1024) malloc_trim(0);
 }
 
 void AgentRegistry::Shutdown() {
