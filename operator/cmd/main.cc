@@ -110,6 +110,10 @@ int Run(int argc, char** argv) {
   opts.grpc_port = static_cast<int>(cfg.grpc_port);
   opts.http_port = static_cast<int>(cfg.http_port);
   opts.max_outbound_queue = static_cast<size_t>(cfg.max_outbound_queue);
+  opts.handshake_timeout = cfg.handshake_timeout;
+  opts.max_streams = static_cast<size_t>(cfg.max_streams);
+  opts.max_messages_per_second = static_cast<double>(cfg.max_messages_per_second);
+  opts.message_burst = static_cast<double>(cfg.message_burst);
   opts.hub.heartbeat_timeout = cfg.heartbeat_timeout;
   opts.hub.ack_timeout = cfg.ack_timeout;
   opts.hub.forget_after = cfg.forget_after;

@@ -1,9 +1,13 @@
 // The command channel end to end over real loopback gRPC: the controller's agent hub and the
 // agent's stream client, plus raw gRPC clients for the protocol's error paths.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <prometheus/registry.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <map>
@@ -76,13 +80,15 @@ class RecordingHandler : public CommandHandler {
 
 class ChannelTest : public ::testing::Test {
  protected:
-  void StartHub(int grpc_port = 0, size_t max_outbound = 1024) {
+  void StartHub(int grpc_port = 0, size_t max_outbound = 1024,
+                const std::function<void(AgentHubServerOptions&)>& tweak = {}) {
     AgentHubServerOptions o;
     o.bind_address = "127.0.0.1";
     o.grpc_port = grpc_port;
     o.http_port = 0;
     o.max_outbound_queue = max_outbound;
     o.finish_grace = seconds(60);
+    if (tweak) tweak(o);
     auto s = AgentHubServer::Start(o, MakeRealClock(), &hub_metrics_);
     ASSERT_TRUE(s.ok()) << s.status();
     hub_ = std::move(*s);
@@ -341,6 +347,95 @@ TEST_F(ChannelTest, FirstMessageMustBeConnect) {
   EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(st.error_message(), HasSubstr("first message"));
   EXPECT_FALSE(hub_->hub().GetAgent("vm-x").has_value());
+}
+
+TEST_F(ChannelTest, AStreamThatNeverSendsConnectIsClosedAfterTheHandshakeTimeout) {
+  StartHub(0, 1024, [](AgentHubServerOptions& o) { o.handshake_timeout = seconds(1); });
+  RawStream s(hub_->grpc_port());  // opens the stream, sends nothing
+  commands::ControllerMessage m;
+  ASSERT_TRUE(s.Read(&m));
+  ASSERT_TRUE(m.has_error());
+  EXPECT_EQ(m.error().code(), "handshake_timeout");
+  auto st = s.Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << st.error_message();
+  EXPECT_THAT(st.error_message(), HasSubstr("no connect message within 1s"));
+  EXPECT_EQ(MetricValue(hub_metrics_, "mig_controller_stream_errors_total",
+                        {{"reason", "handshake_timeout"}}),
+            1);
+  // One that sends connect is served as usual.
+  RawStream ok(hub_->grpc_port());
+  ASSERT_TRUE(ok.Connect("vm-in-time"));
+  EXPECT_TRUE(Connected("vm-in-time"));
+}
+
+TEST_F(ChannelTest, ASilentTcpConnectionIsClosedByTheServer) {
+  StartHub(0, 1024, [](AgentHubServerOptions& o) { o.handshake_timeout = seconds(1); });
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(hub_->grpc_port()));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  timeval limit{60, 0};  // a failure deadline, not a timing expectation
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  // The server may send its settings first; then it closes the connection.
+  char buf[512];
+  ssize_t r;
+  while ((r = recv(fd, buf, sizeof buf, 0)) > 0) {
+  }
+  EXPECT_EQ(r, 0) << "the server did not close the connection (errno " << errno << ")";
+  close(fd);
+}
+
+TEST_F(ChannelTest, StreamsBeyondTheMaximumAreRefused) {
+  StartHub(0, 1024, [](AgentHubServerOptions& o) { o.max_streams = 2; });
+  auto first = std::make_unique<RawStream>(hub_->grpc_port());
+  ASSERT_TRUE(first->Connect("vm-1"));
+  RawStream second(hub_->grpc_port());
+  ASSERT_TRUE(second.Connect("vm-2"));
+  RawStream third(hub_->grpc_port());
+  auto st = third.Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  EXPECT_THAT(st.error_message(), HasSubstr("holds 2 streams already"));
+  EXPECT_EQ(MetricValue(hub_metrics_, "mig_controller_agent_requests_refused_total",
+                        {{"reason", "too_many_streams"}}),
+            1);
+  // One goes: there is room again.
+  first.reset();
+  ASSERT_TRUE(signal_.Await([&] { return !Connected("vm-1"); }));
+  bool connected = false;
+  ASSERT_TRUE(signal_.Await([&] {
+    RawStream again(hub_->grpc_port());
+    connected = again.Connect("vm-3");
+    return connected;
+  }));
+}
+
+TEST_F(ChannelTest, AStreamThatFloodsIsClosedAndOnlyThatOne) {
+  StartHub(0, 1024, [](AgentHubServerOptions& o) {
+    o.max_messages_per_second = 10;
+    o.message_burst = 20;
+  });
+  RawStream calm(hub_->grpc_port());
+  ASSERT_TRUE(calm.Connect("vm-calm"));
+  RawStream loud(hub_->grpc_port());
+  ASSERT_TRUE(loud.Connect("vm-loud"));
+  commands::MIGletMessage hb;
+  hb.mutable_heartbeat()->set_miglet_state("idle");
+  for (int i = 0; i < 200 && loud.Write(hb); ++i) {
+  }
+  commands::ControllerMessage m;
+  bool told = false;
+  while (loud.Read(&m)) told = told || (m.has_error() && m.error().code() == "rate_limited");
+  EXPECT_TRUE(told);
+  auto st = loud.Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  EXPECT_THAT(st.error_message(), HasSubstr("messages per second"));
+  ASSERT_TRUE(signal_.Await([&] { return !Connected("vm-loud"); }));
+  EXPECT_TRUE(Connected("vm-calm"));
+  Send("vm-calm", "still-works", "drain");
+  ASSERT_TRUE(calm.Read(&m));
+  EXPECT_EQ(m.command().id(), "still-works");
 }
 
 TEST_F(ChannelTest, ConnectWithoutPoolIdIsRefused) {

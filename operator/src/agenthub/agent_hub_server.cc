@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <fstream>
 #include <list>
@@ -30,14 +31,30 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, const std::string&
 
 class CommandServiceImpl final : public commands::CommandService::CallbackService {
  public:
+  using NewStreamHook = std::function<void(std::weak_ptr<AgentStream>)>;
   CommandServiceImpl(AgentRegistry* registry, HubMetrics* metrics, AgentStream::Options opts,
-                     AgentStream::FinishingHook hook)
-      : registry_(registry), metrics_(metrics), opts_(opts), hook_(std::move(hook)) {}
+                     size_t max_streams, AgentStream::FinishingHook hook, NewStreamHook on_new)
+      : registry_(registry),
+        metrics_(metrics),
+        opts_(opts),
+        max_streams_(max_streams),
+        hook_(std::move(hook)),
+        on_new_(std::move(on_new)) {
+    opts_.open_streams = &open_;
+  }
 
   grpc::ServerBidiReactor<commands::MIGletMessage, commands::ControllerMessage>* StreamCommands(
       grpc::CallbackServerContext* ctx) override {
     auto stream = std::make_shared<AgentStream>(ctx, registry_, metrics_, opts_, hook_);
+    if (++open_ > max_streams_) {
+      if (metrics_) metrics_->Refused("too_many_streams");
+      stream->Refuse(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                  "the controller holds " + std::to_string(max_streams_) +
+                                      " streams already; try again later"));
+      return stream.get();
+    }
     stream->Begin();
+    on_new_(stream);
     return stream.get();
   }
 
@@ -45,7 +62,10 @@ class CommandServiceImpl final : public commands::CommandService::CallbackServic
   AgentRegistry* registry_;
   HubMetrics* metrics_;
   AgentStream::Options opts_;
+  const size_t max_streams_;
   AgentStream::FinishingHook hook_;
+  NewStreamHook on_new_;
+  std::atomic<size_t> open_{0};
 };
 
 class AgentHubServerImpl final : public AgentHubServer {
@@ -57,11 +77,19 @@ class AgentHubServerImpl final : public AgentHubServer {
         metrics_(metrics_registry ? std::make_unique<HubMetrics>(*metrics_registry) : nullptr),
         registry_(options_.hub, clock_, metrics_.get()),
         http_api_(&registry_, clock_),
-        service_(&registry_, metrics_.get(), AgentStream::Options{options_.max_outbound_queue},
-                 [this](std::weak_ptr<AgentStream> s) {
-                   std::lock_guard l(finishing_mu_);
-                   finishing_.push_back(std::move(s));
-                 }) {}
+        service_(
+            &registry_, metrics_.get(),
+            AgentStream::Options{options_.max_outbound_queue, options_.max_messages_per_second,
+                                 options_.message_burst},
+            options_.max_streams,
+            [this](std::weak_ptr<AgentStream> s) {
+              std::lock_guard l(finishing_mu_);
+              finishing_.push_back(std::move(s));
+            },
+            [this](std::weak_ptr<AgentStream> s) {
+              std::lock_guard l(finishing_mu_);
+              handshaking_.push_back(std::move(s));
+            }) {}
 
   ~AgentHubServerImpl() override { Shutdown(); }
 
@@ -100,6 +128,9 @@ class AgentHubServerImpl final : public AgentHubServer {
     // Agents send small messages: bandwidth-delay probing buys nothing and costs a PING round
     // trip after received data on every connection.
     builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    // A connection that never finishes its handshake (a silent TCP connection) is closed.
+    builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                               ms(options_.handshake_timeout));
     server_ = builder.BuildAndStart();
     if (!server_ || grpc_port_ == 0) {
       return absl::UnavailableError("cannot serve gRPC on " + addr +
@@ -160,12 +191,26 @@ class AgentHubServerImpl final : public AgentHubServer {
   }
 
   void CancelStuckStreams() {
-    std::list<std::weak_ptr<AgentStream>> streams;
+    std::list<std::weak_ptr<AgentStream>> streams, handshaking;
     {
       std::lock_guard l(finishing_mu_);
       streams.swap(finishing_);
+      handshaking.swap(handshaking_);
     }
     const auto now = std::chrono::steady_clock::now();
+    // Streams that have not sent connect: closed once past the handshake timeout.
+    for (auto it = handshaking.begin(); it != handshaking.end();) {
+      auto s = it->lock();
+      if (!s || s->CloseIfNoConnect(now, options_.handshake_timeout)) {
+        it = handshaking.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    {
+      std::lock_guard l(finishing_mu_);
+      handshaking_.splice(handshaking_.end(), handshaking);
+    }
     std::list<std::weak_ptr<AgentStream>> keep;
     for (auto& w : streams) {
       if (auto s = w.lock()) {
@@ -190,6 +235,7 @@ class AgentHubServerImpl final : public AgentHubServer {
 
   std::mutex finishing_mu_;
   std::list<std::weak_ptr<AgentStream>> finishing_;
+  std::list<std::weak_ptr<AgentStream>> handshaking_;  // streams that have not sent connect
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,5 +1,8 @@
 #include "agent_stream.h"
 
+#include <algorithm>
+
+#include "miglet/common/duration.h"
 #include "spdlog/spdlog.h"
 
 namespace miglet {
@@ -23,7 +26,29 @@ AgentStream::AgentStream(grpc::CallbackServerContext* ctx, AgentRegistry* regist
       registry_(registry),
       metrics_(metrics),
       options_(options),
-      on_finishing_(std::move(on_finishing)) {}
+      on_finishing_(std::move(on_finishing)),
+      tokens_(options.message_burst) {}
+
+bool AgentStream::CloseIfNoConnect(MonoTime now, Duration timeout) {
+  if (attached_) return true;
+  {
+    std::lock_guard l(mu_);
+    if (finish_requested_) return true;
+  }
+  if (now - started_ < timeout) return false;
+  if (metrics_) metrics_->StreamError("handshake_timeout");
+  const std::string m =
+      "no connect message within " +
+      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout).count()) +
+      "s of opening the stream";
+  CloseWithError("handshake_timeout", m, grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, m));
+  return true;
+}
+
+void AgentStream::Refuse(grpc::Status status) {
+  self_ = shared_from_this();
+  FinishNow(std::move(status));
+}
 
 void AgentStream::Begin() {
   self_ = shared_from_this();
@@ -154,6 +179,23 @@ void AgentStream::OnReadDone(bool ok) {
     FinishAfterDrain(grpc::Status::OK);
     return;
   }
+  // The message budget: a token bucket, refilled by the time since the last message.
+  const MonoTime now = std::chrono::steady_clock::now();
+  tokens_ = std::min(options_.message_burst,
+                     tokens_ + ToSeconds(now - refilled_) * options_.max_messages_per_second);
+  refilled_ = now;
+  if (tokens_ < 1) {
+    if (metrics_) metrics_->StreamError("rate_limited");
+    const std::string m =
+        "more than " + std::to_string(static_cast<int>(options_.max_messages_per_second)) +
+        " messages per second (burst " + std::to_string(static_cast<int>(options_.message_burst)) +
+        ") on one stream";
+    spdlog::warn("agent {}: {}; closing its stream", vm_id_.empty() ? "(not connected)" : vm_id_,
+                 m);
+    CloseWithError("rate_limited", m, grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, m));
+    return;
+  }
+  tokens_ -= 1;
   Handle(in_);
   {
     std::lock_guard l(mu_);
@@ -230,6 +272,7 @@ void AgentStream::OnDone() {
     registry_->Detach(vm_id_, this);
     spdlog::info("agent {} stream closed", vm_id_);
   }
+  if (options_.open_streams) --*options_.open_streams;
   auto keep = std::move(self_);  // may destroy this at the end of scope
 }
 

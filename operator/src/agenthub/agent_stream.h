@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -22,6 +23,9 @@ class AgentStream final
  public:
   struct Options {
     size_t max_outbound_queue;
+    double max_messages_per_second = 100;
+    double message_burst = 2000;
+    std::atomic<size_t>* open_streams = nullptr;  // decremented when the stream is done
   };
   // Called when the stream closes itself with an error, so that the server can cancel it if
   // the status cannot be delivered within the finish grace.
@@ -39,6 +43,11 @@ class AgentStream final
 
   // Cancels the call if it has been finishing with an error for longer than `grace`.
   void CancelIfStuck(MonoTime now, Duration grace);
+  // Closes the stream with DEADLINE_EXCEEDED if it has not sent connect within `timeout` of
+  // its start. True when it is done with its handshake (connected, or closed).
+  bool CloseIfNoConnect(MonoTime now, Duration timeout);
+  // Ends a stream the server will not take (too many open) with `status`.
+  void Refuse(grpc::Status status);
 
   // Reactions.
   void OnReadDone(bool ok) override;
@@ -62,7 +71,11 @@ class AgentStream final
 
   commands::MIGletMessage in_;
   std::string vm_id_;  // set once connect is accepted
-  bool attached_ = false;
+  std::atomic<bool> attached_{false};
+  const MonoTime started_ = std::chrono::steady_clock::now();
+  // The message budget (reactions run one at a time per stream: no lock needed).
+  double tokens_;
+  MonoTime refilled_ = started_;
 
   std::mutex mu_;
   std::deque<commands::ControllerMessage> out_;

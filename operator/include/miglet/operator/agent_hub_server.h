@@ -28,6 +28,17 @@ struct AgentHubServerOptions {
   Duration finish_grace = std::chrono::seconds(10);
   Duration sweep_interval = std::chrono::seconds(1);
 
+  // A TCP connection must finish its handshake (TLS, HTTP/2 settings) within this long, and a
+  // stream must send connect within it; otherwise it is closed (a stream: DEADLINE_EXCEEDED).
+  Duration handshake_timeout = std::chrono::seconds(10);
+  // Streams open at once; one more is refused with RESOURCE_EXHAUSTED.
+  size_t max_streams = 20000;
+  // Messages an agent may send on its stream: a token bucket of this rate and burst (the burst
+  // covers an agent replaying its 1,000 queued acks and events after a reconnect). Beyond it
+  // the stream is closed with RESOURCE_EXHAUSTED.
+  double max_messages_per_second = 100;
+  double message_burst = 2000;
+
   // Server keepalive: ping idle agents, and allow agents to ping us this often.
   Duration keepalive_time = std::chrono::seconds(30);
   Duration keepalive_timeout = std::chrono::seconds(10);

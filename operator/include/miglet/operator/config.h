@@ -23,6 +23,10 @@ struct ControllerConfig {
   std::string tls_cert, tls_key, tls_ca;
   int64_t http_port = 8080;
   int64_t max_outbound_queue = 1024;
+  Duration handshake_timeout = std::chrono::seconds(10);
+  int64_t max_streams = 20000;
+  int64_t max_messages_per_second = 100;
+  int64_t message_burst = 2000;
   Duration heartbeat_timeout = std::chrono::seconds(45);
   Duration ack_timeout = std::chrono::minutes(5);
   Duration forget_after = std::chrono::minutes(15);
