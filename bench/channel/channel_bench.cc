@@ -3,6 +3,7 @@
 //
 //   channel_bench --agents=1000,10000 --heartbeat-interval=10s --window=20s --runs=3
 //   channel_bench --flood=1000000 [--flood-connections=8] [--forget-after=1m]
+//   channel_bench --silent=20000 [--handshake-timeout=10s]
 //
 // Per run: time for all N to connect (connect -> connect_ack), heartbeats/s the controller
 // ingested (its own counter), controller CPU seconds per 1,000 heartbeats, command round trip
@@ -12,6 +13,7 @@
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -458,6 +460,92 @@ int Flood(const std::string& controller_path, long n, int conns, Duration forget
   return 0;
 }
 
+// `n` TCP connections to the gRPC port that send nothing: the controller must close every one
+// at its handshake timeout and give back what they held; twice, to see that nothing
+// accumulates.
+int Silent(const std::string& controller_path, int n, Duration handshake_timeout) {
+  const std::string dir = "/tmp/channel-bench-silent-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/controller.yaml")
+      << "grpc:\n  handshake_timeout: " << FormatDuration(handshake_timeout) << "\n";
+  Controller ctl = StartController(controller_path, dir + "/info.json",
+                                   {"--config=" + dir + "/controller.yaml"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const ProcStats base = ReadProc(ctl.pid);
+  std::printf(
+      "# silent: %d TCP connections to the gRPC port that send nothing; "
+      "grpc.handshake_timeout %s\n",
+      n, FormatDuration(handshake_timeout).c_str());
+  size_t all_closed = 0;
+  for (int round = 1; round <= 2; ++round) {
+    std::printf("round %d:\n", round);
+    std::vector<pollfd> fds;
+    const auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) {
+      const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<uint16_t>(ctl.grpc_port));
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (fd < 0 ||
+          (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS)) {
+        std::printf("connection %d failed: %s\n", i, strerror(errno));
+        if (fd >= 0) close(fd);
+        break;
+      }
+      fds.push_back({fd, POLLIN | POLLRDHUP, 0});
+    }
+    const double open_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const ProcStats held = ReadProc(ctl.pid);
+    std::printf(
+        "opened %zu in %.1f s; controller RSS %.1f MiB (+%.1f, %.1f KiB each), %d threads\n",
+        fds.size(), open_s, held.rss_kib / 1024.0, (held.rss_kib - base.rss_kib) / 1024.0,
+        fds.empty() ? 0.0 : (held.rss_kib - base.rss_kib) / static_cast<double>(fds.size()),
+        held.threads);
+    // Closed by the server: a read returns 0 (after whatever the server sent first).
+    size_t closed = 0;
+    std::vector<bool> gone(fds.size(), false);
+    const auto deadline = Clock::now() + handshake_timeout + std::chrono::seconds(60);
+    double last_s = 0;
+    while (closed < fds.size() && Clock::now() < deadline) {
+      if (poll(fds.data(), fds.size(), 1000) <= 0) continue;
+      for (size_t i = 0; i < fds.size(); ++i) {
+        if (gone[i] || fds[i].revents == 0) continue;
+        char buf[1024];
+        ssize_t r;
+        while ((r = recv(fds[i].fd, buf, sizeof buf, 0)) > 0) {
+        }
+        if (r == 0 || (r < 0 && errno != EAGAIN)) {
+          gone[i] = true;
+          fds[i].events = 0;
+          ++closed;
+          last_s = std::chrono::duration<double>(Clock::now() - t0).count();
+        }
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    const ProcStats after = ReadProc(ctl.pid);
+    std::printf(
+        "closed by the controller: %zu of %zu, the last %.1f s after the first was opened\n",
+        closed, fds.size(), last_s);
+    std::printf("controller 2 s later: RSS %.1f MiB (+%.1f over the start), %d threads\n",
+                after.rss_kib / 1024.0, (after.rss_kib - base.rss_kib) / 1024.0, after.threads);
+    // The controller hands freed memory back every 30 s (hub memory_trim_interval).
+    std::this_thread::sleep_for(std::chrono::seconds(31));
+    const ProcStats trimmed = ReadProc(ctl.pid);
+    std::printf("controller 33 s later: RSS %.1f MiB (+%.1f over the start), %d threads\n",
+                trimmed.rss_kib / 1024.0, (trimmed.rss_kib - base.rss_kib) / 1024.0,
+                trimmed.threads);
+    for (auto& p : fds) close(p.fd);
+    all_closed += closed == fds.size();
+  }
+  kill(ctl.pid, SIGTERM);
+  waitpid(ctl.pid, nullptr, 0);
+  std::filesystem::remove_all(dir);
+  return all_closed == 2 ? 0 : 1;
+}
+
 int Main(int argc, char** argv) {
   TuneRuntimeForServing();
   InitHttpThreads(8);
@@ -527,6 +615,23 @@ int Main(int argc, char** argv) {
                 forget_after = *d;
                 return absl::OkStatus();
               });
+  int silent = 0;
+  Duration handshake_timeout = std::chrono::seconds(10);
+  flags.Value("silent", "N",
+              "instead of agents: N TCP connections that send nothing, until the controller "
+              "closes them",
+              [&](const std::string& v) {
+                return absl::SimpleAtoi(v, &silent) && silent > 0
+                           ? absl::OkStatus()
+                           : absl::InvalidArgumentError("bad count");
+              });
+  flags.Value("handshake-timeout", "DURATION", "the controller's for --silent (10s)",
+              [&](const std::string& v) {
+                auto d = ParseDuration(v);
+                if (!d.ok()) return d.status();
+                handshake_timeout = *d;
+                return absl::OkStatus();
+              });
   if (auto st = flags.Parse(argc, argv); !st.ok()) {
     std::cerr << "channel_bench: " << st.message() << "\n";
     return 2;
@@ -541,6 +646,7 @@ int Main(int argc, char** argv) {
   setrlimit(RLIMIT_NOFILE, &rl);  // the controller inherits it
   signal(SIGPIPE, SIG_IGN);
   if (flood > 0) return Flood(controller, flood, flood_conns, forget_after);
+  if (silent > 0) return Silent(controller, silent, handshake_timeout);
 
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);

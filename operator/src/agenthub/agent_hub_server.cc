@@ -2,6 +2,7 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
+#include <malloc.h>
 #include <prometheus/registry.h>
 
 #include <atomic>
@@ -179,6 +180,7 @@ class AgentHubServerImpl final : public AgentHubServer {
  private:
   void SweepLoop() {
     std::unique_lock l(mu_);
+    auto last_trim = std::chrono::steady_clock::now();
     while (!stopped_) {
       cv_.wait_for(l, options_.sweep_interval);
       if (stopped_) break;
@@ -186,6 +188,14 @@ class AgentHubServerImpl final : public AgentHubServer {
       registry_.Sweep();
       http_api_.Tick();
       CancelStuckStreams();
+      // Connections come and go on gRPC's threads, each with its own malloc arena: what a burst
+      // of them freed (thousands of agents reconnecting, a flood of silent connections) stays
+      // in those arenas unless it is handed back now and then.
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_trim >= options_.memory_trim_interval) {
+        malloc_trim(0);
+        last_trim = now;
+      }
       l.lock();
     }
   }

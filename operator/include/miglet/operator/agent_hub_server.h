@@ -27,6 +27,8 @@ struct AgentHubServerOptions {
   // cancelled outright (a peer that stopped reading would otherwise hold it forever).
   Duration finish_grace = std::chrono::seconds(10);
   Duration sweep_interval = std::chrono::seconds(1);
+  // How often freed memory is handed back to the system (malloc_trim).
+  Duration memory_trim_interval = std::chrono::seconds(30);
 
   // A TCP connection must finish its handshake (TLS, HTTP/2 settings) within this long, and a
   // stream must send connect within it; otherwise it is closed (a stream: DEADLINE_EXCEEDED).
