@@ -158,6 +158,16 @@ int Run(int argc, char** argv) {
 
   // /healthz: the process is alive. /readyz: serving agents, caches synced and, with leader
   // election, leading (a follower is not ready, so the Service sends agents to the leader).
+  // The agent hub's own /readyz (on its HTTP port) says the same.
+  auto not_ready = [&]() -> std::string {
+    if (!serving) return "not serving agents (not the leader)";
+    if (manager && !manager->CachesSynced()) return "caches not synced";
+    return "";
+  };
+  opts.not_ready = [&]() -> std::string {
+    if (manager && !manager->CachesSynced()) return "caches not synced";
+    return "";
+  };
   std::unique_ptr<HttpServer> health;
   const auto health_addr = *operator_config::SplitBindAddress(cfg.health_probe_bind_address);
   if (health_addr.second >= 0) {
@@ -166,9 +176,7 @@ int Run(int argc, char** argv) {
                               if (r.path == "/healthz") return reply({200, "ok\n", "text/plain"});
                               if (r.path != "/readyz")
                                 return reply({404, "not found\n", "text/plain"});
-                              std::string why;
-                              if (!serving) why = "not serving agents (not the leader)";
-                              if (manager && !manager->CachesSynced()) why = "caches not synced";
+                              const std::string why = not_ready();
                               if (why.empty()) return reply({200, "ok\n", "text/plain"});
                               reply({503, why + "\n", "text/plain"});
                             });

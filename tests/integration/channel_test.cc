@@ -511,6 +511,26 @@ TEST_F(ChannelTest, AgentThatStopsReadingIsDisconnected) {
   ASSERT_TRUE(signal_.Await([&] { return !Connected("vm-lazy"); }));
 }
 
+TEST_F(ChannelTest, ReadyzAnswersFromTheControllersReadiness) {
+  std::atomic<bool> synced{false};
+  StartHub(0, 1024, [&](AgentHubServerOptions& o) {
+    o.not_ready = [&]() -> std::string { return synced ? "" : "caches not synced"; };
+  });
+  auto http =
+      MakeHttpTransport({.base_url = "http://127.0.0.1:" + std::to_string(hub_->http_port()),
+                         .timeout = seconds(10)});
+  ASSERT_TRUE(http.ok());
+  auto r = (*http)->Do("GET", "/readyz", "");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 503);
+  EXPECT_THAT(r->body, HasSubstr("caches not synced"));
+  EXPECT_EQ((*http)->Do("GET", "/healthz", "")->status, 200) << "alive all the same";
+  synced = true;
+  r = (*http)->Do("GET", "/readyz", "");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
 TEST_F(ChannelTest, HttpApiEventsHeartbeatsPollAndAck) {
   StartHub();
   auto http =

@@ -122,12 +122,23 @@ std::string AgentInfoToJson(const AgentInfo& a) {
   return ToJson(s);
 }
 
-AgentHttpApi::AgentHttpApi(AgentRegistry* registry, std::shared_ptr<Clock> clock)
-    : registry_(registry), clock_(std::move(clock)) {}
+AgentHttpApi::AgentHttpApi(AgentRegistry* registry, std::shared_ptr<Clock> clock,
+                           std::function<std::string()> not_ready)
+    : registry_(registry), clock_(std::move(clock)), not_ready_(std::move(not_ready)) {}
 
 void AgentHttpApi::Handle(const HttpRequest& req, HttpReply reply) {
-  if (req.path == "/health" || req.path == "/healthz" || req.path == "/readyz") {
+  if (req.path == "/health" || req.path == "/healthz") {
     reply(HttpResponse{200, "{\"status\":\"ok\"}", "application/json"});
+    return;
+  }
+  if (req.path == "/readyz") {
+    // Answering at all means the listeners are up; the rest is the controller's to say.
+    const std::string why = not_ready_ ? not_ready_() : "";
+    if (why.empty()) {
+      reply(HttpResponse{200, "{\"status\":\"ok\"}", "application/json"});
+    } else {
+      reply(JsonError(503, "not_ready", why));
+    }
     return;
   }
   std::vector<std::string> parts = absl::StrSplit(req.path, '/', absl::SkipEmpty());

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,7 +23,10 @@ namespace miglet {
 //                                                agent's ack (or 504 when none came in time)
 class AgentHttpApi {
  public:
-  AgentHttpApi(AgentRegistry* registry, std::shared_ptr<Clock> clock);
+  // `not_ready` says why the hub should not take agents yet ("" when it should); /readyz
+  // answers 503 with that reason.
+  AgentHttpApi(AgentRegistry* registry, std::shared_ptr<Clock> clock,
+               std::function<std::string()> not_ready = {});
 
   void Handle(const HttpRequest& req, HttpReply reply);
   // Answers waits whose time is up. Called by the hub's timer.
@@ -33,6 +37,7 @@ class AgentHttpApi {
 
   AgentRegistry* registry_;
   std::shared_ptr<Clock> clock_;
+  std::function<std::string()> not_ready_;
   std::mutex mu_;
   std::multimap<MonoTime, HttpReply> waits_;
 };

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -45,6 +46,10 @@ struct AgentHubServerOptions {
   Duration keepalive_time = std::chrono::seconds(30);
   Duration keepalive_timeout = std::chrono::seconds(10);
   Duration min_client_ping_interval = std::chrono::seconds(10);
+
+  // Why the hub should not take agents yet ("" when it should): the HTTP API's /readyz answers
+  // 503 with it. Unset: ready once serving.
+  std::function<std::string()> not_ready;
 
   // TLS for the gRPC port: cert+key turn it on; a CA also requires client certificates.
   std::string tls_cert_file;
