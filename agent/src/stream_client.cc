@@ -66,12 +66,14 @@ class Call final : public grpc::ClientBidiReactor<MIGletMessage, ControllerMessa
   // Returns true when the caller must call StartWritesDone() now (after unlocking).
   bool CloseLocked() {
     closing_ = true;
-    if (writing_ || writes_done_) return false;
+    if (writing_ || writes_done_ || read_done_) return false;
     writes_done_ = true;
+    writing_ = true;  // the half-close is an operation in flight like a write
     return true;
   }
 
   void OnWriteDone(bool ok) override;
+  void OnWritesDoneDone(bool ok) override;
   void OnReadDone(bool ok) override;
   void OnDone(const grpc::Status& s) override;
 
@@ -96,9 +98,20 @@ class Call final : public grpc::ClientBidiReactor<MIGletMessage, ControllerMessa
   MIGletMessage cur_;
   Kind cur_kind_ = Kind::kNone;
   uint64_t cur_seq_ = 0;
-  bool writing_ = false;
+  // Writes and the half-close are started from other threads too (the run loop, PushOutbox),
+  // so the call holds a hold (AddHold) until the stream's read side has ended and no write is
+  // claimed: gRPC cannot finish the call (OnDone) between a thread claiming a write under the
+  // owner's mutex and starting it.
+  bool ReleaseHoldLocked() {
+    if (!read_done_ || writing_ || hold_released_) return false;
+    hold_released_ = true;
+    return true;
+  }
+  bool writing_ = false;  // a write or the half-close is claimed or in flight
   bool closing_ = false;
   bool writes_done_ = false;
+  bool read_done_ = false;
+  bool hold_released_ = false;
 };
 
 class StreamClientImpl final : public StreamClient {
@@ -602,11 +615,12 @@ void Call::Begin() {
   stub_->async()->StreamCommands(&ctx_, this);
   StartWrite(&cur_);
   StartRead(&in_);
+  AddHold();
   StartCall();
 }
 
 const MIGletMessage* Call::NextWriteLocked() {
-  if (writing_ || done || !established || closing_) return nullptr;
+  if (writing_ || done || !established || closing_ || read_done_) return nullptr;
   if (heartbeat_pending) {
     heartbeat_pending = false;
     cur_ = heartbeat;
@@ -626,6 +640,7 @@ const MIGletMessage* Call::NextWriteLocked() {
 void Call::OnWriteDone(bool ok) {
   const MIGletMessage* next = nullptr;
   bool close_now = false;
+  bool release = false;
   {
     std::lock_guard l(owner_->mu());
     writing_ = false;
@@ -648,18 +663,42 @@ void Call::OnWriteDone(bool ok) {
     }
     cur_kind_ = Kind::kNone;
     if (ok) next = NextWriteLocked();
-    if (ok && closing_ && !writes_done_) {
+    if (ok && !next && closing_ && !writes_done_) {
       writes_done_ = true;
+      writing_ = true;
       close_now = true;
     }
+    release = ReleaseHoldLocked();
   }
   owner_->cv().notify_all();
   if (next) StartWrite(next);
   if (close_now) StartWritesDone();
+  if (release) RemoveHold();
+}
+
+void Call::OnWritesDoneDone(bool /*ok*/) {
+  bool release;
+  {
+    std::lock_guard l(owner_->mu());
+    writing_ = false;
+    release = ReleaseHoldLocked();
+  }
+  if (release) RemoveHold();
 }
 
 void Call::OnReadDone(bool ok) {
-  if (!ok) return;  // the stream is ending; OnDone follows
+  if (!ok) {
+    // The stream is ending: no new write is claimed from now on, and once none is in flight
+    // the hold goes, so that OnDone can follow.
+    bool release;
+    {
+      std::lock_guard l(owner_->mu());
+      read_done_ = true;
+      release = ReleaseHoldLocked();
+    }
+    if (release) RemoveHold();
+    return;
+  }
   switch (in_.message_case()) {
     case ControllerMessage::kConnectAck: {
       if (!in_.connect_ack().accepted()) {
