@@ -31,8 +31,12 @@ std::string WriteConfig(const std::string& text) {
 TEST(ControllerConfigTest, TheTableIsConsistent) {
   std::set<std::string> keys, flags;
   for (const auto& s : Settings()) {
-    if (!s.key.empty()) EXPECT_TRUE(keys.insert(s.key).second) << "duplicate key " << s.key;
-    if (!s.flag.empty()) EXPECT_TRUE(flags.insert(s.flag).second) << "duplicate flag " << s.flag;
+    if (!s.key.empty()) {
+      EXPECT_TRUE(keys.insert(s.key).second) << "duplicate key " << s.key;
+    }
+    if (!s.flag.empty()) {
+      EXPECT_TRUE(flags.insert(s.flag).second) << "duplicate flag " << s.flag;
+    }
     EXPECT_FALSE(s.help.empty()) << s.key;
     EXPECT_FALSE(s.key.empty() && s.flag.empty());
   }
@@ -102,7 +106,9 @@ TEST(ControllerConfigTest, HelpListsEveryFlagWithItsDefault) {
   ASSERT_TRUE(p.ok());
   EXPECT_TRUE(p->help);
   for (const auto& s : Settings()) {
-    if (!s.flag.empty()) EXPECT_THAT(p->usage, HasSubstr("--" + s.flag)) << s.flag;
+    if (!s.flag.empty()) {
+      EXPECT_THAT(p->usage, HasSubstr("--" + s.flag)) << s.flag;
+    }
   }
   EXPECT_THAT(p->usage, HasSubstr("(default :8081)"));
 }

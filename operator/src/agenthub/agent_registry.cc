@@ -70,7 +70,12 @@ absl::Status AgentRegistry::ValidateConnect(const commands::ConnectRequest& req)
 
 AgentRegistry::Agent& AgentRegistry::GetOrCreateLocked(const std::string& vm_id) {
   auto [it, inserted] = agents_.try_emplace(vm_id);
-  if (inserted) it->second.info.vm_id = vm_id;
+  if (inserted) {
+    it->second.info.vm_id = vm_id;
+    // Silence is counted from here for an agent known before it ever spoke (a command queued
+    // for it): not from the clock's epoch, which would forget it at once.
+    it->second.last_seen = clock_->Now();
+  }
   return it->second;
 }
 

@@ -23,7 +23,7 @@ std::string Format(WallTime t, bool micro) {
   const size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
   std::string out(buf, n);
   if (micro) {
-    char frac[16];
+    char frac[32];  // ".%06lld" of any long long fits
     snprintf(frac, sizeof frac, ".%06lld", static_cast<long long>(us));
     out += frac;
   }

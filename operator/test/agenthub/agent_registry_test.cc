@@ -228,6 +228,7 @@ TEST_F(AgentRegistryTest, UnackedCommandTimesOut) {
   registry_.Sweep();
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->status.code(), absl::StatusCode::kDeadlineExceeded);
+  ASSERT_TRUE(registry_.GetAgent("vm-1").has_value()) << "known for 5 min: not forgotten";
   EXPECT_EQ(registry_.GetAgent("vm-1")->pending_commands, 0u);
   EXPECT_EQ(MetricValue(prom_, "mig_controller_command_acks_total",
                         {{"type", "drain"}, {"result", "timeout"}}),

@@ -9,7 +9,6 @@
 
 #include <fstream>
 #include <map>
-#include <regex>
 #include <set>
 
 #include "../agent_process.h"
@@ -230,13 +229,16 @@ TEST_F(ControllerProcessTest, KilledMidScaleDownItConvergesWithNoCommandRunTwice
 
   // No agent ran any command twice (a re-sent one is answered from the agent's memory), and
   // GitHub saw one JIT config per machine.
-  const std::regex executed(R"(command (\S+) \()");
+  // The agent logs "command <id> (<type>) ..." once per execution.
   for (auto& a : agents_) {
     const std::string log = a->Log();
     std::set<std::string> seen;
-    for (auto it = std::sregex_iterator(log.begin(), log.end(), executed);
-         it != std::sregex_iterator(); ++it) {
-      EXPECT_TRUE(seen.insert((*it)[1]).second) << "ran twice: " << (*it)[1] << "\n" << log;
+    for (size_t at = 0; (at = log.find("command ", at)) != std::string::npos;) {
+      at += 8;
+      const size_t end = log.find_first_of(" \t\n", at);
+      if (end == std::string::npos || log.compare(end, 2, " (") != 0) continue;
+      const std::string id = log.substr(at, end - at);
+      EXPECT_TRUE(seen.insert(id).second) << "ran twice: " << id << "\n" << log;
     }
   }
   EXPECT_EQ(standin_->Requests("POST /orgs/{org}/actions/runners/generate-jitconfig").size(), 3u);
