@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <future>
+#include <utility>
 
 #include "miglet/agent/live_config.h"
 #include "spdlog/spdlog.h"
@@ -30,7 +32,9 @@ Agent::Agent(AgentConfig config, std::string version, std::shared_ptr<Clock> clo
     : config_(std::move(config)),
       version_(std::move(version)),
       clock_(std::move(clock)),
-      health_(config_.runner_dir) {
+      health_(config_.runner_dir),
+      loop_("agent loop", clock_),
+      ops_("runner config loop", clock_) {
   if (metrics == nullptr) {
     own_registry_ = std::make_shared<prometheus::Registry>();
     metrics = own_registry_.get();
@@ -56,51 +60,96 @@ Agent::Agent(AgentConfig config, std::string version, std::shared_ptr<Clock> clo
     OnStateChange(from, to, why);
   });
 
+  // The runner's reader thread only posts what it saw.
   runner_ = std::make_unique<RunnerSupervisor>(
       config_.runner_dir, RunnerSupervisor::Callbacks{
-                              [this](const RunnerLine& l) { OnRunnerLine(l); },
-                              [this](int code, bool requested) { OnRunnerExit(code, requested); }});
+                              [this](const RunnerLine& l) { Do([this, l] { OnRunnerLine(l); }); },
+                              [this](int code, bool requested) {
+                                Do([this, code, requested] { OnRunnerExit(code, requested); });
+                              }});
 
-  dispatcher_.Register("register_runner",
-                       [this](const commands::Command& c) { return Register(c); });
-  dispatcher_.Register("drain", [this](const commands::Command& c) { return Drain(c); });
-  // A drain or shutdown does not wait behind a registration that waits for its runner: it cuts
-  // that wait short at once (the registration fails, the runner is stopped), then runs.
-  dispatcher_.OnArrival([this](const commands::Command& c) {
-    if (c.type() != "drain" && c.type() != "shutdown") return;
-    {
-      std::lock_guard l(mu_);
-      preempted_ = true;
+  // Commands run one at a time on the stream client's command thread, each as a task on the
+  // loop; register_runner's ack comes once the runner listens (or the registration fails).
+  dispatcher_.Register("register_runner", [this](const commands::Command& c) {
+    auto done = std::make_shared<std::promise<commands::CommandAck>>();
+    auto ack = done->get_future();
+    OnLoop([&] {
+      StartRegister(c, [done](commands::CommandAck a) { done->set_value(std::move(a)); });
+      return commands::CommandAck();
+    });
+    try {
+      return ack.get();
+    } catch (const std::future_error&) {
+      return MakeAck(false, "register_runner abandoned: the agent is stopping");
     }
-    cv_.notify_all();
   });
-  dispatcher_.Register("shutdown", [this](const commands::Command& c) { return Shutdown(c); });
+  dispatcher_.Register(
+      "drain", [this](const commands::Command& c) { return OnLoop([&] { return Drain(c); }); });
+  // A drain or shutdown does not wait behind a registration that waits for config.sh or for
+  // its runner: on arrival it cuts that registration short (it fails, the runner is stopped),
+  // then it runs in its turn.
+  dispatcher_.OnArrival([this](const commands::Command& c) {
+    if (c.type() == "drain" || c.type() == "shutdown") Do([this] { Preempt(); });
+  });
+  dispatcher_.Register("shutdown", [this](const commands::Command& c) {
+    return OnLoop([&] { return Shutdown(c); });
+  });
   dispatcher_.Register("update_config", [this](const commands::Command& c) {
-    return ApplyUpdateConfig(c, &config_, client_.get());
+    return OnLoop([&] { return ApplyUpdateConfig(c, &config_, client_.get()); });
   });
   dispatcher_.Register("set_log_level", [this](const commands::Command& c) {
-    return ApplySetLogLevel(c, &config_);
+    return OnLoop([&] { return ApplySetLogLevel(c, &config_); });
   });
 
   StreamClientOptions o = ToStreamOptions(config_, version_);
   o.on_connection = [this](bool connected) {
-    if (connected && sm_.state() == AgentState::kConnecting) {
-      SetState(AgentState::kReady, "connected to the controller");
-    }
-    cv_.notify_all();
+    if (!connected) return;
+    Do([this] {
+      if (sm_.state() == AgentState::kConnecting) {
+        SetState(AgentState::kReady, "connected to the controller");
+      }
+    });
   };
   client_ = StreamClient::Create(
       std::move(o), clock_, &dispatcher_, [this] { return BuildHeartbeat(); }, metrics);
 }
 
 Agent::~Agent() {
-  if (terminator_.joinable()) terminator_.join();
+  // From here on the loop drops every task: nothing touches the runner or the client while they
+  // go. A registration still waiting is answered first, so the command thread can finish.
+  try {
+    loop_.Call([this] {
+      if (pending_) FailRegistration("the agent is stopping");
+      stopping_ = true;
+    });
+  } catch (const std::exception&) {
+  }
   if (client_) client_->Stop();
+  runner_->CancelOneShot();
+  ops_.Stop();
   runner_.reset();
+  loop_.Stop();
+}
+
+commands::CommandAck Agent::OnLoop(std::function<commands::CommandAck()> fn) {
+  return loop_.Call([this, &fn] {
+    if (stopping_) return MakeAck(false, "the agent is stopping");
+    auto ack = fn();
+    Publish();
+    return ack;
+  });
+}
+
+void Agent::Do(std::function<void()> fn) {
+  loop_.Post([this, fn = std::move(fn)] {
+    if (stopping_) return;
+    fn();
+    Publish();
+  });
 }
 
 void Agent::Start() {
-  SetState(AgentState::kConnecting, "starting");
+  loop_.Call([this] { SetState(AgentState::kConnecting, "starting"); });
   client_->Start();
   Event("vm_started", {{"version", version_}, {"mode", config_.mode}});
 }
@@ -115,8 +164,19 @@ void Agent::OnStateChange(AgentState from, AgentState to, const std::string& why
   spdlog::info("state {} -> {} ({})", AgentStateName(from), AgentStateName(to), why);
   state_gauge_->Add({{"state", std::string(AgentStateName(from))}}).Set(0);
   state_gauge_->Add({{"state", std::string(AgentStateName(to))}}).Set(1);
+  Publish();
   if (client_) client_->HeartbeatNow();  // the controller hears of it at once
-  cv_.notify_all();
+}
+
+void Agent::Publish() {
+  std::lock_guard l(view_mu_);
+  view_.running = runner_running_;
+  view_.listening = listening_;
+  view_.job_running = job_running_;
+  view_.registered = registered_;
+  view_.name = registration_.name;
+  view_.labels = registration_.labels;
+  view_.job = job_;
 }
 
 void Agent::Event(const std::string& type, std::map<std::string, std::string> data) {
@@ -130,36 +190,36 @@ commands::Heartbeat Agent::BuildHeartbeat() {
   commands::Heartbeat hb;
   hb.set_miglet_state(std::string(AgentStateName(sm_.state())));
   *hb.mutable_health() = health_.Sample();
-  std::lock_guard l(mu_);
+  std::lock_guard l(view_mu_);
   auto* r = hb.mutable_runner_state();
-  const bool running = runner_->running();
-  r->set_state(!running || !listening_ ? "offline" : (job_running_ ? "running" : "idle"));
-  r->set_configured(registered_);
-  r->set_runner_name(registration_.name);
-  for (const auto& label : registration_.labels) r->add_labels(label);
-  if (job_running_) *hb.mutable_current_job() = job_;
+  r->set_state(!view_.running || !view_.listening ? "offline"
+                                                  : (view_.job_running ? "running" : "idle"));
+  r->set_configured(view_.registered);
+  r->set_runner_name(view_.name);
+  for (const auto& label : view_.labels) r->add_labels(label);
+  if (view_.job_running) *hb.mutable_current_job() = view_.job;
   return hb;
 }
 
-commands::CommandAck Agent::Register(const commands::Command& cmd) {
+void Agent::StartRegister(const commands::Command& cmd, Reply reply) {
   AgentState s = sm_.state();
-  if ((s == AgentState::kDraining || s == AgentState::kError) && !runner_->running()) {
+  if ((s == AgentState::kDraining || s == AgentState::kError) && !runner_running_) {
     // The last runner is over (drained, finished its one job, or crashed) and the machine
     // stays: it may carry a new one.
-    {
-      std::lock_guard l(mu_);
-      registered_ = false;
-      drain_reported_ = false;
-      job_running_ = false;
-      job_ = {};
-    }
+    registered_ = false;
+    drain_reported_ = false;
+    job_running_ = false;
+    job_ = {};
     SetState(AgentState::kReady, "register_runner " + cmd.id() + ": a new runner");
     s = sm_.state();
   }
   if (s != AgentState::kReady) {
-    return MakeAck(false, "register_runner: the agent is " + std::string(AgentStateName(s)) +
-                              "; a runner can only be registered from ready, or after the last "
-                              "runner has stopped");
+    return reply(MakeAck(false, "register_runner: the agent is " + std::string(AgentStateName(s)) +
+                                    "; a runner can only be registered from ready, or after the "
+                                    "last runner has stopped"));
+  }
+  if (runner_running_) {
+    return reply(MakeAck(false, "register_runner: the last runner is still stopping"));
   }
   RunnerRegistration reg;
   reg.url = StrParam(cmd, "runner_url");
@@ -173,111 +233,119 @@ commands::CommandAck Agent::Register(const commands::Command& cmd) {
   if (reg.labels.empty()) reg.labels = config_.labels;
   reg.ephemeral = BoolParam(cmd, "ephemeral", true);
   if (reg.jit_config.empty() && (reg.url.empty() || reg.token.empty())) {
-    return MakeAck(false,
-                   "register_runner needs string_params runner_url and registration_token, or "
-                   "jit_config");
+    return reply(MakeAck(false,
+                         "register_runner needs string_params runner_url and "
+                         "registration_token, or jit_config"));
   }
-  {
-    std::lock_guard l(mu_);
-    preempted_ = false;  // only what arrives from now on cuts this registration short
-  }
+  const uint64_t id = next_registration_++;
+  pending_ = Pending{id, cmd.id(), reg, std::move(reply)};
   SetState(AgentState::kRegisteringRunner, "register_runner " + cmd.id());
-  auto fail = [&](const std::string& why) {
-    SetState(AgentState::kReady, "registration failed");
-    Event("error", {{"reason", "register_failed"}, {"message", why}});
-    return MakeAck(false, "register_runner failed: " + why);
-  };
+  runner_->ClearCancel();  // only a Preempt from now on cancels this registration's config.sh
+
+  // config.sh runs on its own loop and may take minutes; this loop stays free for a drain.
   // A persistent runner configured here before (this machine carried one and stays) leaves
   // .runner behind, and config.sh refuses to configure over it: with a remove token, the old
   // configuration goes first (config.sh remove: at GitHub if it is still there, then here).
   // When that fails (its scope changed, its credentials are damaged), its files are deleted
   // here: the controller deregisters the old runner at GitHub by name, and a new one of the
   // same name replaces it (config.sh --replace).
-  const std::string remove_token = StrParam(cmd, "remove_token");
-  const std::filesystem::path dir(config_.runner_dir);
-  if (reg.jit_config.empty() && !remove_token.empty() && std::filesystem::exists(dir / ".runner")) {
-    if (auto st = runner_->Remove(remove_token, kRemoveTimeout); !st.ok()) {
-      spdlog::warn("config.sh remove failed ({}); deleting the old runner configuration here",
-                   std::string(st.message()));
-      std::error_code ec;
-      for (const char* f : {".runner", ".credentials", ".credentials_rsaparams"}) {
-        std::filesystem::remove(dir / f, ec);
+  ops_.Post([this, id, reg, remove_token = StrParam(cmd, "remove_token"),
+             timeout = config_.register_timeout, dir = std::filesystem::path(config_.runner_dir)] {
+    if (reg.jit_config.empty() && !remove_token.empty() &&
+        std::filesystem::exists(dir / ".runner")) {
+      if (auto st = runner_->Remove(remove_token, kRemoveTimeout); !st.ok()) {
+        spdlog::warn("config.sh remove failed ({}); deleting the old runner configuration here",
+                     std::string(st.message()));
+        std::error_code ec;
+        for (const char* f : {".runner", ".credentials", ".credentials_rsaparams"}) {
+          std::filesystem::remove(dir / f, ec);
+        }
       }
     }
+    absl::Status st = runner_->Configure(reg, timeout);
+    Do([this, id, st] { OnConfigured(id, st); });
+  });
+}
+
+void Agent::OnConfigured(uint64_t id, absl::Status st) {
+  if (!pending_ || pending_->id != id) return;  // cut short while config.sh ran
+  if (!st.ok()) return FailRegistration(std::string(st.message()));
+  listening_ = false;
+  registration_ = pending_->reg;
+  if (auto s = runner_->Start(pending_->reg); !s.ok()) {
+    return FailRegistration(std::string(s.message()));
   }
-  if (auto st = runner_->Configure(reg, config_.register_timeout); !st.ok()) {
-    return fail(std::string(st.message()));
-  }
-  {
-    std::lock_guard l(mu_);
-    listening_ = false;
-    runner_exited_ = false;
-    registration_ = reg;
-  }
-  // A drain or shutdown that arrived while config.sh ran: do not start the runner at all.
-  bool preempted;
-  {
-    std::lock_guard l(mu_);
-    preempted = preempted_;
-  }
-  if (preempted) return fail("interrupted by a drain or shutdown before the runner started");
-  if (auto st = runner_->Start(reg); !st.ok()) return fail(std::string(st.message()));
+  runner_running_ = true;
+  abandoned_runner_ = false;
   if (runner_->restarts() > 0) runner_restarts_->Increment();
-  bool listening;
-  {
-    std::unique_lock l(mu_);
-    cv_.wait_for(l, config_.register_timeout,
-                 [&] { return listening_ || runner_exited_ || preempted_; });
-    listening = listening_;
-    preempted = preempted_ && !listening_;
-  }
-  if (preempted) {
-    (void)runner_->Stop(std::chrono::seconds(5), /*force=*/true);
-    return fail("interrupted by a drain or shutdown while waiting for the runner to listen");
-  }
-  if (!listening) {
-    (void)runner_->Stop(std::chrono::seconds(5), /*force=*/true);
-    return fail("the runner did not start listening for jobs (exit code " +
-                std::to_string(runner_exit_code_) + ")");
-  }
-  {
-    std::lock_guard l(mu_);
-    registered_ = true;
-  }
+  pending_->started = true;
+  pending_->timer = loop_.PostAfter(config_.register_timeout, [this, id] {
+    if (!stopping_) OnRegisterTimeout(id);
+  });
+}
+
+void Agent::OnRegisterTimeout(uint64_t id) {
+  if (!pending_ || pending_->id != id || !pending_->started) return;
+  FailRegistration("the runner did not start listening for jobs within " +
+                   std::to_string(static_cast<int>(ToSeconds(config_.register_timeout))) + "s");
+}
+
+void Agent::CompleteRegistration() {
+  Pending p = std::move(*pending_);
+  pending_.reset();
+  loop_.Cancel(p.timer);
+  registered_ = true;
   SetState(AgentState::kIdle, "the runner is listening for jobs");
   std::string labels;
-  for (const auto& label : reg.labels) labels += (labels.empty() ? "" : ",") + label;
-  Event("runner_registered", {{"runner_name", reg.name},
+  for (const auto& label : p.reg.labels) labels += (labels.empty() ? "" : ",") + label;
+  Event("runner_registered", {{"runner_name", p.reg.name},
                               {"labels", labels},
-                              {"ephemeral", reg.ephemeral ? "true" : "false"}});
-  return MakeAck(true, "runner " + reg.name + " registered and listening for jobs",
-                 {{"runner_name", reg.name}});
+                              {"ephemeral", p.reg.ephemeral ? "true" : "false"}});
+  p.reply(MakeAck(true, "runner " + p.reg.name + " registered and listening for jobs",
+                  {{"runner_name", p.reg.name}}));
+}
+
+void Agent::FailRegistration(const std::string& why) {
+  Pending p = std::move(*pending_);
+  pending_.reset();
+  loop_.Cancel(p.timer);
+  if (p.started && runner_running_) {
+    // Its exit is this registration's, not a crash or a drained runner: OnRunnerExit knows.
+    abandoned_runner_ = true;
+    (void)runner_->Stop(Duration::zero(), /*force=*/false);  // SIGINT now
+    ops_.Post([this] { (void)runner_->Stop(std::chrono::seconds(5), /*force=*/true); });
+  }
+  SetState(AgentState::kReady, "registration failed");
+  Event("error", {{"reason", "register_failed"}, {"message", why}});
+  p.reply(MakeAck(false, "register_runner failed: " + why));
+}
+
+void Agent::Preempt() {
+  if (!pending_) return;
+  if (!pending_->started) {
+    runner_->CancelOneShot();  // config.sh (or the remove before it) is killed
+    return FailRegistration("interrupted by a drain or shutdown before the runner started");
+  }
+  FailRegistration("interrupted by a drain or shutdown while waiting for the runner to listen");
 }
 
 commands::CommandAck Agent::Drain(const commands::Command& cmd) {
   const AgentState s = sm_.state();
   if (s == AgentState::kShuttingDown) return MakeAck(false, "drain: the agent is shutting down");
   if (s == AgentState::kDraining) return MakeAck(true, "already draining");
-  std::string job;
-  bool busy;
-  {
-    std::lock_guard l(mu_);
-    busy = job_running_;
-    job = job_.job_id();
-  }
+  // Every runner line read so far has been handled on this loop before this task: "busy" and
+  // the SIGINT below see the same runner.
   SetState(AgentState::kDraining, "drain " + cmd.id());
-  if (busy) {
+  if (job_running_) {
     // Never interrupt a job: the runner is stopped when it reports the job finished.
-    return MakeAck(true, "draining: job " + job + " finishes first, then the runner stops");
+    return MakeAck(true,
+                   "draining: job " + job_.job_id() + " finishes first, then the runner stops");
   }
-  if (runner_->running()) {
-    (void)runner_->Stop(std::chrono::seconds(0), /*force=*/false);  // SIGINT; exit reported later
+  if (runner_running_) {
+    (void)runner_->Stop(Duration::zero(), /*force=*/false);  // SIGINT; exit reported later
     return MakeAck(true, "draining: the idle runner stops listening now");
   }
-  {
-    std::lock_guard l(mu_);
-    drain_reported_ = true;
-  }
+  drain_reported_ = true;
   Event("drained", {{"reason", "no_runner"}});
   return MakeAck(true, "drained: no runner was running");
 }
@@ -288,15 +356,8 @@ commands::CommandAck Agent::Shutdown(const commands::Command& cmd) {
                std::chrono::duration_cast<std::chrono::seconds>(config_.shutdown_grace).count()));
   const bool force = BoolParam(cmd, "force", false);
   if (sm_.state() == AgentState::kShuttingDown) return MakeAck(true, "already shutting down");
-  std::string job;
-  bool busy;
-  {
-    std::lock_guard l(mu_);
-    busy = job_running_;
-    job = job_.job_id();
-  }
-  if (busy && !force) {
-    return MakeAck(false, "shutdown refused: job " + job +
+  if (job_running_ && !force) {
+    return MakeAck(false, "shutdown refused: job " + job_.job_id() +
                               " is running; drain first, or send force=true to cancel it");
   }
   const std::string remove_token = StrParam(cmd, "remove_token");
@@ -310,18 +371,15 @@ absl::Status Agent::FinishShutdown(Duration grace, bool force, const std::string
                                    const std::string& remove_token) {
   if (sm_.state() != AgentState::kDraining) SetState(AgentState::kDraining, reason);
   if (auto st = runner_->Stop(grace, force); !st.ok()) return st;
-  RunnerRegistration reg;
-  bool registered;
-  {
-    std::lock_guard l(mu_);
-    reg = registration_;
-    registered = registered_;
-  }
+  // The runner has exited; its exit is handled here (a drained runner is reported as such)
+  // rather than after this shutdown, and the task the reader posted for it finds it done.
+  if (runner_running_) OnRunnerExit(runner_->last_exit_code(), /*requested=*/true);
   std::string deregistered = "not needed";
-  if (registered && !reg.ephemeral && reg.jit_config.empty()) {
+  if (registered_ && !registration_.ephemeral && registration_.jit_config.empty()) {
     // An ephemeral runner removes itself after its job; a persistent one stays listed in
     // GitHub as offline unless it is removed.
-    const std::string& token = remove_token.empty() ? reg.token : remove_token;
+    const std::string& token = remove_token.empty() ? registration_.token : remove_token;
+    runner_->ClearCancel();
     if (auto st = runner_->Remove(token, kRemoveTimeout); !st.ok()) {
       spdlog::error("could not deregister the runner: {}", std::string(st.message()));
       Event("error", {{"reason", "deregister_failed"}, {"message", std::string(st.message())}});
@@ -330,32 +388,34 @@ absl::Status Agent::FinishShutdown(Duration grace, bool force, const std::string
       deregistered = "yes";
     }
   }
+  shut_down_ = true;
   SetState(AgentState::kShuttingDown, reason);
   Event("vm_shutting_down", {{"reason", reason}, {"deregistered", deregistered}});
+  RequestExit();
+  return absl::OkStatus();
+}
+
+void Agent::RequestExit() {
   {
-    std::lock_guard l(mu_);
+    std::lock_guard l(exit_mu_);
     exit_requested_ = true;
   }
-  cv_.notify_all();
-  return absl::OkStatus();
+  exit_cv_.notify_all();
 }
 
 void Agent::OnRunnerLine(const RunnerLine& line) {
   switch (line.kind) {
-    case RunnerLine::Kind::kListening: {
-      std::lock_guard l(mu_);
+    case RunnerLine::Kind::kListening:
       listening_ = true;
+      if (pending_ && pending_->started) CompleteRegistration();
       break;
-    }
     case RunnerLine::Kind::kJobStarted: {
-      {
-        std::lock_guard l(mu_);
-        job_ = commands::JobInfo();
-        job_.set_job_id(line.job_name);
-        job_.set_status("running");
-        job_.set_started_at(clock_->UnixSeconds());
-        job_running_ = true;
-      }
+      job_ = commands::JobInfo();
+      job_.set_job_id(line.job_name);
+      job_.set_status("running");
+      job_.set_started_at(clock_->UnixSeconds());
+      job_running_ = true;
+      Publish();
       if (sm_.state() == AgentState::kIdle)
         SetState(AgentState::kJobRunning, "job " + line.job_name);
       Event("job_started", {{"job_id", line.job_name}});
@@ -364,11 +424,9 @@ void Agent::OnRunnerLine(const RunnerLine& line) {
     }
     case RunnerLine::Kind::kJobCompleted: {
       const bool ok = JobResultIsSuccess(line.result);
-      {
-        std::lock_guard l(mu_);
-        job_.set_status(ok ? "completed" : "failed");
-        job_running_ = false;
-      }
+      job_.set_status(ok ? "completed" : "failed");
+      job_running_ = false;
+      Publish();
       jobs_total_->Add({{"result", line.result}}).Increment();
       client_->HeartbeatNow();
       Event(
@@ -378,42 +436,41 @@ void Agent::OnRunnerLine(const RunnerLine& line) {
         SetState(AgentState::kIdle, "job " + line.job_name + " " + line.result);
       } else if (sm_.state() == AgentState::kDraining) {
         // The job is done: stop the runner before it takes another one.
-        (void)runner_->Stop(std::chrono::seconds(0), /*force=*/false);
+        (void)runner_->Stop(Duration::zero(), /*force=*/false);
       }
+      if (terminating_) ContinueTermination();
       break;
     }
     default:
       break;
   }
-  cv_.notify_all();
 }
 
 void Agent::OnRunnerExit(int code, bool requested) {
-  bool ephemeral_done, was_busy;
-  {
-    std::lock_guard l(mu_);
-    runner_exited_ = true;
-    runner_exit_code_ = code;
-    listening_ = false;
-    was_busy = job_running_;
-    job_running_ = false;
-    ephemeral_done = registration_.ephemeral && !job_.job_id().empty() &&
-                     job_.status() != "running" && code == 0;
+  if (!runner_running_) return;  // handled already, by FinishShutdown
+  runner_running_ = false;
+  runner_exit_code_ = code;
+  listening_ = false;
+  const bool was_busy = job_running_;
+  job_running_ = false;
+  const bool ephemeral_done =
+      registration_.ephemeral && !job_.job_id().empty() && job_.status() != "running" && code == 0;
+  const bool abandoned = std::exchange(abandoned_runner_, false);
+  Publish();
+  if (pending_ && pending_->started) {
+    FailRegistration("the runner did not start listening for jobs (exit code " +
+                     std::to_string(code) + ")");
+    return;
   }
-  cv_.notify_all();
+  if (terminating_) ContinueTermination();
   const AgentState s = sm_.state();
-  if (s == AgentState::kRegisteringRunner || s == AgentState::kShuttingDown) return;
-  if (s == AgentState::kDraining || requested || ephemeral_done) {
+  if (s == AgentState::kShuttingDown || shut_down_) return;
+  if (s == AgentState::kDraining || (!abandoned && (requested || ephemeral_done))) {
     if (s != AgentState::kDraining) {
       SetState(AgentState::kDraining, "the ephemeral runner finished its job");
     }
-    bool report;
-    {
-      std::lock_guard l(mu_);
-      report = !drain_reported_;
+    if (!drain_reported_) {
       drain_reported_ = true;
-    }
-    if (report) {
       Event("drained", {{"reason", ephemeral_done && !requested ? "ephemeral_job_done" : "drain"},
                         {"exit_code", std::to_string(code)}});
     }
@@ -422,6 +479,7 @@ void Agent::OnRunnerExit(int code, bool requested) {
     if (client_) client_->HeartbeatNow();
     return;
   }
+  if (abandoned) return;  // the runner of a failed registration, stopped on purpose
   spdlog::error("the runner exited unexpectedly with {}", code);
   Event("runner_crashed",
         {{"exit_code", std::to_string(code)}, {"during_job", was_busy ? "true" : "false"}});
@@ -429,40 +487,45 @@ void Agent::OnRunnerExit(int code, bool requested) {
 }
 
 void Agent::BeginTermination(const std::string& why) {
-  std::lock_guard l(mu_);
-  if (terminating_ || exit_requested_) return;
-  terminating_ = true;
-  terminator_ = std::thread([this, why] { Terminate(why); });
+  Do([this, why] { Terminate(why); });
 }
 
-void Agent::Terminate(std::string why) {
+void Agent::Terminate(const std::string& why) {
+  if (terminating_ || shut_down_) return;
+  terminating_ = true;
+  termination_reason_ = why;
   spdlog::info("{}: draining, then shutting down within {:.0f}s", why,
                ToSeconds(config_.shutdown_grace));
-  const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_grace;
+  if (pending_) FailRegistration("interrupted by " + why);
   if (sm_.state() != AgentState::kDraining && sm_.state() != AgentState::kShuttingDown) {
     SetState(AgentState::kDraining, why);
   }
-  {
-    std::unique_lock l(mu_);
-    if (!cv_.wait_until(l, deadline, [&] { return !job_running_; })) {
-      spdlog::warn("job {} still running after shutdown.grace_period", job_.job_id());
-    }
-  }
+  if (!job_running_) return ContinueTermination();
+  termination_timer_ = loop_.PostAfter(config_.shutdown_grace, [this] {
+    if (stopping_ || termination_continued_) return;
+    spdlog::warn("job {} still running after shutdown.grace_period", job_.job_id());
+    ContinueTermination();
+    Publish();
+  });
+}
+
+void Agent::ContinueTermination() {
+  if (termination_continued_ || shut_down_) return;
+  termination_continued_ = true;
+  loop_.Cancel(termination_timer_);
   // The runner gets what is left of force_after to stop by itself, then it is killed.
   const Duration stop_grace = std::max<Duration>(
       config_.shutdown_force_after - config_.shutdown_grace, std::chrono::seconds(1));
-  if (auto st = FinishShutdown(stop_grace, /*force=*/true, why); !st.ok()) {
+  if (auto st = FinishShutdown(stop_grace, /*force=*/true, termination_reason_); !st.ok()) {
     spdlog::error("shutdown: {}", std::string(st.message()));
-    std::lock_guard l(mu_);
-    exit_requested_ = true;
-    cv_.notify_all();
+    RequestExit();
   }
 }
 
 int Agent::WaitForExit() {
   {
-    std::unique_lock l(mu_);
-    cv_.wait(l, [&] { return exit_requested_; });
+    std::unique_lock l(exit_mu_);
+    exit_cv_.wait(l, [&] { return exit_requested_; });
   }
   // Deliver vm_shutting_down and the shutdown ack before going away.
   if (!client_->Flush(std::chrono::seconds(10))) {

@@ -6,6 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <tuple>
+#include <utility>
+
 #include "spdlog/spdlog.h"
 
 namespace miglet {
@@ -90,9 +93,19 @@ absl::StatusOr<RunnerSupervisor::Result> RunnerSupervisor::RunToCompletion(
     std::lock_guard l(mu_);
     for (const auto& s : secrets) secrets_.push_back(s);
   }
-  auto spawned = Spawn(dir_, args);
-  if (!spawned.ok()) return spawned.status();
-  auto [pid, fd] = *spawned;
+  pid_t pid;
+  int fd;
+  {
+    std::lock_guard l(mu_);
+    if (oneshot_cancelled_) {
+      oneshot_cancelled_ = false;
+      return absl::CancelledError(args[0] + " was not started: cancelled");
+    }
+    auto spawned = Spawn(dir_, args);
+    if (!spawned.ok()) return spawned.status();
+    std::tie(pid, fd) = *spawned;
+    oneshot_pid_ = pid;
+  }
   std::string output;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   bool timed_out = false;
@@ -113,12 +126,17 @@ absl::StatusOr<RunnerSupervisor::Result> RunnerSupervisor::RunToCompletion(
   if (timed_out) kill(-pid, SIGKILL);
   close(fd);
   int status = 0;
-  waitpid(pid, &status, 0);
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
   std::string redacted;
+  bool cancelled;
   {
     std::lock_guard l(mu_);
     redacted = Redact(output);
+    oneshot_pid_ = -1;
+    cancelled = std::exchange(oneshot_cancelled_, false);
   }
+  if (cancelled) return absl::CancelledError(args[0] + " was cancelled");
   if (timed_out) {
     return absl::DeadlineExceededError(args[0] + " did not finish within " +
                                        std::to_string(static_cast<int>(ToSeconds(timeout))) +
@@ -160,9 +178,19 @@ absl::Status RunnerSupervisor::Configure(const RunnerRegistration& reg, Duration
 absl::Status RunnerSupervisor::Start(const RunnerRegistration& reg) {
   std::vector<std::string> args = {"run.sh"};
   if (!reg.jit_config.empty()) args.insert(args.end(), {"--jitconfig", reg.jit_config});
+  std::thread previous;
+  {
+    std::lock_guard l(mu_);
+    if (pid_ > 0) return absl::FailedPreconditionError("the runner is already running");
+    previous = std::move(reader_);
+  }
+  // The previous run's reader has reaped its runner (pid_ is -1); it may still be reporting the
+  // exit, which must not wait for this lock, so it is joined outside it.
+  if (previous.joinable()) previous.join();
   std::lock_guard l(mu_);
-  if (pid_ > 0) return absl::FailedPreconditionError("the runner is already running");
-  if (reader_.joinable()) reader_.join();  // the previous run's reader has finished
+  if (pid_ > 0 || reader_.joinable()) {
+    return absl::FailedPreconditionError("the runner is already running");
+  }
   secrets_.push_back(reg.jit_config);
   secrets_.push_back(reg.token);
   auto spawned = Spawn(dir_, args);
@@ -205,13 +233,14 @@ void RunnerSupervisor::ReadLoop(int fd, pid_t pid) {
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   bool requested;
+  const int code = ExitCode(status);
   {
     std::lock_guard l(mu_);
     pid_ = -1;
+    last_exit_code_ = code;
     requested = stop_requested_;
   }
   cv_.notify_all();
-  const int code = ExitCode(status);
   spdlog::info("runner exited with {}{}", code, requested ? " (stop requested)" : "");
   if (callbacks_.on_exit) callbacks_.on_exit(code, requested);
 }
@@ -244,9 +273,25 @@ absl::Status RunnerSupervisor::Remove(const std::string& token, Duration timeout
   return absl::OkStatus();
 }
 
+void RunnerSupervisor::CancelOneShot() {
+  std::lock_guard l(mu_);
+  oneshot_cancelled_ = true;
+  if (oneshot_pid_ > 0) kill(-oneshot_pid_, SIGKILL);
+}
+
+void RunnerSupervisor::ClearCancel() {
+  std::lock_guard l(mu_);
+  oneshot_cancelled_ = false;
+}
+
 bool RunnerSupervisor::running() const {
   std::lock_guard l(mu_);
   return pid_ > 0;
+}
+
+int RunnerSupervisor::last_exit_code() const {
+  std::lock_guard l(mu_);
+  return last_exit_code_;
 }
 
 int RunnerSupervisor::restarts() const {

@@ -51,8 +51,16 @@ class RunnerSupervisor {
   // config.sh remove --token <token>: deregisters a non-ephemeral runner.
   absl::Status Remove(const std::string& token, Duration timeout);
 
+  // Kills the config.sh that Configure or Remove runs now (it returns CANCELLED), or makes
+  // the next one return CANCELLED without starting. Any thread.
+  void CancelOneShot();
+  // Forgets a CancelOneShot that found nothing to cancel.
+  void ClearCancel();
+
   bool running() const;
   int restarts() const;
+  // run.sh's exit code, once Stop has returned OK (before on_exit may have been called).
+  int last_exit_code() const;
 
  private:
   struct Result {
@@ -71,6 +79,9 @@ class RunnerSupervisor {
   pid_t pid_ = -1;
   bool stop_requested_ = false;
   int starts_ = 0;
+  int last_exit_code_ = 0;
+  pid_t oneshot_pid_ = -1;  // config.sh run by RunToCompletion
+  bool oneshot_cancelled_ = false;
   std::vector<std::string> secrets_;
   std::thread reader_;
 };
