@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <set>
 #include <future>
+#include <set>
 #include <vector>
 
 namespace miglet {
@@ -53,9 +53,8 @@ TEST(EventLoopTest, TimersRunByDueTimeAndCancelledOnesNever) {
     done.set_value();
   });
   loop.PostAfter(Duration::zero(), [&] { order.push_back("due"); });
-  const uint64_t cancelled = loop.PostAfter(std::chrono::milliseconds(1), [&] {
-    order.push_back("cancelled");
-  });
+  const uint64_t cancelled =
+      loop.PostAfter(std::chrono::milliseconds(1), [&] { order.push_back("cancelled"); });
   loop.Cancel(cancelled);
   loop.Cancel(cancelled);  // twice is harmless
   loop.Cancel(0);
