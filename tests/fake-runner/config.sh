@@ -19,6 +19,12 @@ set -u
 DIR=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$DIR/_fake"
 echo "config.sh $*" >>"$DIR/_fake/invocations.log"
+# A test can hold config.sh before it does anything (the file _fake/hold-config), as a real
+# one waiting on an unreachable GitHub would be; its pid is in _fake/config.pid meanwhile.
+if [[ ${1:-} != remove && -e $DIR/_fake/hold-config ]]; then
+  echo $$ >"$DIR/_fake/config.pid"
+  while [[ -e $DIR/_fake/hold-config ]]; do sleep 0.05; done
+fi
 
 banner() {
   cat <<'B'

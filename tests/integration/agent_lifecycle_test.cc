@@ -271,6 +271,47 @@ TEST_F(AgentLifecycleTest, ADrainCutsAWaitingRegistrationShort) {
       << agent_->Log();
 }
 
+TEST_F(AgentLifecycleTest, ADrainCutsConfigShortWithoutWaitingForIt) {
+  // config.sh hangs (GitHub unreachable) for longer than any test waits: the drain must not
+  // queue behind the registration, and config.sh must not outlive it.
+  StartAgent("runner:\n  register_timeout: 10m\n");
+  fs::create_directories(dir_ / "runner" / "_fake");
+  std::ofstream(dir_ / "runner" / "_fake" / "hold-config") << "\n";
+  std::optional<CommandResult> reg;
+  std::mutex m;
+  ASSERT_TRUE(hub_->hub()
+                  .SendCommand("vm-1", Register(false),
+                               [&](const CommandResult& r) {
+                                 {
+                                   std::lock_guard l(m);
+                                   reg = r;
+                                 }
+                                 signal_.Notify();
+                               })
+                  .ok());
+  const auto pidfile = dir_ / "runner" / "_fake" / "config.pid";
+  ASSERT_TRUE(signal_.Await([&] {
+    return State() == "registering_runner" && fs::exists(pidfile) && !ReadAll(pidfile).empty();
+  })) << agent_->Log();
+  const int config_pid = std::atoi(ReadAll(pidfile).c_str());
+  ASSERT_GT(config_pid, 0);
+  commands::Command drain;
+  drain.set_type("drain");
+  auto d = Send(drain);
+  EXPECT_TRUE(d.success) << d.message;
+  EXPECT_THAT(d.message, HasSubstr("no runner was running"));
+  {
+    std::lock_guard l(m);
+    ASSERT_TRUE(reg.has_value()) << "the drain was acked before the registration";
+    EXPECT_FALSE(reg->success);
+    EXPECT_THAT(reg->message, HasSubstr("before the runner started"));
+  }
+  EXPECT_TRUE(signal_.Await([&] { return kill(config_pid, 0) != 0; })) << "config.sh still runs";
+  EXPECT_TRUE(signal_.Await([&] { return State() == "draining"; })) << agent_->Log();
+  EXPECT_FALSE(agent_->RunnerAlive());
+  EXPECT_THAT(agent_->Invocations(), Not(HasSubstr("run.sh")));
+}
+
 TEST_F(AgentLifecycleTest, SigtermDuringAJobLetsItFinishThenShutsDown) {
   StartAgent("shutdown:\n  grace_period: 60s\n  force_after: 90s\n");
   RegisterAndListen(/*ephemeral=*/false);

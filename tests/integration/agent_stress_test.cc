@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <iostream>
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <random>
 #include <thread>
 
@@ -124,8 +124,8 @@ TEST_F(AgentStressTest, CommandsRunnerLinesAndRestartsAtOnce) {
     }
     threads.emplace_back([&] {
       std::mt19937 rng(7 + round);
-      const char* kLines[] = {"job build", "finish Succeeded", "finish Failed", "job test",
-                              "finish Succeeded", "crash 3"};
+      const char* kLines[] = {"job build", "finish Succeeded", "finish Failed",
+                              "job test",  "finish Succeeded", "crash 3"};
       for (int i = 0; i < per_thread * 4; ++i) {
         // crash is rarer than the rest: one pick in 24.
         const int k = rng() % 24 == 0 ? 5 : static_cast<int>(rng() % 5);
@@ -177,7 +177,7 @@ TEST_F(AgentStressTest, CommandsRunnerLinesAndRestartsAtOnce) {
   const std::string log = agent_->Log();
   EXPECT_THAT(log, Not(HasSubstr("ThreadSanitizer")));
   EXPECT_THAT(log, Not(HasSubstr("AddressSanitizer")));
-  EXPECT_THAT(log, Not(HasSubstr("runtime error:")));  // UBSan
+  EXPECT_THAT(log, Not(HasSubstr("runtime error:")));    // UBSan
   EXPECT_THAT(log, Not(HasSubstr("STRESS-REG-TOKEN")));  // never logged
 }
 
