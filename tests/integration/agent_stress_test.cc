@@ -109,6 +109,7 @@ TEST_F(AgentStressTest, CommandsRunnerLinesAndRestartsAtOnce) {
         << "round " << round << ": the agent did not connect\n"
         << agent_->Log();
     std::vector<std::thread> threads;
+    std::atomic<int> senders{2};
     for (int t = 0; t < 2; ++t) {
       threads.emplace_back([&, t] {
         std::mt19937 rng(1000 * round + t);
@@ -120,17 +121,20 @@ TEST_F(AgentStressTest, CommandsRunnerLinesAndRestartsAtOnce) {
           if (!r.command_id.empty() && r.status.ok()) ++answered;
           if (reg && r.success) ++registered;
         }
+        --senders;
       });
     }
     threads.emplace_back([&] {
       std::mt19937 rng(7 + round);
       const char* kLines[] = {"job build", "finish Succeeded", "finish Failed",
                               "job test",  "finish Succeeded", "crash 3"};
-      for (int i = 0; i < per_thread * 4; ++i) {
+      // Until both senders are done, and at least per_thread * 4 lines tried.
+      for (int i = 0; senders.load() > 0 || i < per_thread * 4; ++i) {
         // crash is rarer than the rest: one pick in 24.
         const int k = rng() % 24 == 0 ? 5 : static_cast<int>(rng() % 5);
         if (RunnerLine(kLines[k])) ++lines;
-        std::this_thread::yield();
+        // Pacing, not synchronisation: lines arrive among the commands rather than in a burst.
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
       }
     });
     for (auto& t : threads) t.join();
