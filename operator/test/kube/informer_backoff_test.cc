@@ -46,8 +46,8 @@ class UnreachableThenEmpty : public KubeClient {
                              const Json&, const std::string&) override {
     return Unused();
   }
-  absl::StatusOr<Json> Apply(const Resource&, const std::string&, const Json&,
-                             const ApplyOptions&, const std::string&) override {
+  absl::StatusOr<Json> Apply(const Resource&, const std::string&, const Json&, const ApplyOptions&,
+                             const std::string&) override {
     return Unused();
   }
   absl::Status Delete(const Resource&, const std::string&, const std::string&,
