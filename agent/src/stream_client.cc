@@ -366,7 +366,8 @@ class StreamClientImpl final : public StreamClient {
             call->StartWritesDone();
             l.lock();
           }
-          // The controller answers a half-close by finishing the stream.
+          // The controller answers a half-close by finishing the stream. A bound on gRPC's
+          // work, not a timer of ours: real time, so Stop never waits for a fake clock.
           if (!cv_.wait_for(l, std::chrono::seconds(5), [&] { return call->done; })) {
             call->Cancel();
           }
@@ -410,9 +411,13 @@ class StreamClientImpl final : public StreamClient {
         }
         continue;
       }
+      // Until the heartbeat is due (or, before connect_ack, the connect deadline), or until
+      // something this loop acts on happens.
       const MonoTime wake = call->established ? next_heartbeat : connect_deadline;
-      // The condition variable runs on the steady clock; the injected clock only decides.
-      cv_.wait_for(l, std::max(wake - clock_->Now(), Duration(std::chrono::milliseconds(1))));
+      clock_->WaitUntil(l, cv_, wake, [&] {
+        return call->done || stopping_ || call->established != was_established ||
+               (call->established && heartbeat_now_);
+      });
     }
     Attempt a;
     a.established = call->established;
@@ -482,13 +487,12 @@ class StreamClientImpl final : public StreamClient {
           continue;
         }
         // The controller is unreachable: wait for the next heartbeat tick before retrying.
-        cv_.wait_until(l, std::chrono::steady_clock::now() + (next_hb - clock_->Now()),
-                       [&] { return stopping_ || heartbeat_now_; });
+        clock_->WaitUntil(l, cv_, next_hb, [&] { return stopping_ || heartbeat_now_; });
         continue;
       }
       const MonoTime wake = std::min({next_hb, next_poll, until});
-      cv_.wait_for(l, std::max(wake - clock_->Now(), Duration(std::chrono::milliseconds(1))),
-                   [&] { return stopping_ || heartbeat_now_ || !outbox_.empty(); });
+      clock_->WaitUntil(l, cv_, wake,
+                        [&] { return stopping_ || heartbeat_now_ || !outbox_.empty(); });
     }
     http_mode_ = false;
     metrics_.http_fallback.Set(0);
@@ -575,7 +579,7 @@ class StreamClientImpl final : public StreamClient {
         continue;
       }
       std::unique_lock l(mu_);
-      cv_.wait_for(l, delay, [&] { return stopping_; });
+      clock_->WaitFor(l, cv_, delay, [&] { return stopping_; });
     }
   }
 
@@ -653,10 +657,7 @@ void Call::OnWriteDone(bool ok) {
     } else if (cur_kind_ == Kind::kHeartbeat) {
       if (ok) {
         owner_->metrics().heartbeats_sent.Increment();
-        owner_->metrics().last_heartbeat.Set(
-            static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count()));
+        owner_->metrics().last_heartbeat.Set(static_cast<double>(owner_->clock_->UnixSeconds()));
       } else {
         owner_->metrics().heartbeat_failures.Increment();
       }

@@ -182,8 +182,9 @@ class AgentHubServerImpl final : public AgentHubServer {
     std::unique_lock l(mu_);
     auto last_trim = std::chrono::steady_clock::now();
     while (!stopped_) {
-      cv_.wait_for(l, options_.sweep_interval);
-      if (stopped_) break;
+      // The hub's clock times the sweeps (a test moves a fake one to turn a silent agent lost);
+      // the stuck-stream and trim timers below stay on the steady clock, as gRPC's own do.
+      if (clock_->WaitFor(l, cv_, options_.sweep_interval, [this] { return stopped_; })) break;
       l.unlock();
       registry_.Sweep();
       http_api_.Tick();

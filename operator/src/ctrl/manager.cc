@@ -196,7 +196,8 @@ class ManagerImpl final : public Manager {
       inf = kube::MakeInformer(opts_.client, {.resource = r,
                                               .ns = opts_.ns,
                                               .label_selector = label_selector,
-                                              .transform = kube::StripManagedFields});
+                                              .transform = kube::StripManagedFields,
+                                              .clock = opts_.clock});
     }
     return *inf;
   }

@@ -20,6 +20,7 @@ class InformerImpl final : public Informer {
   InformerImpl(std::shared_ptr<KubeClient> client, InformerOptions o)
       : client_(std::move(client)),
         o_(std::move(o)),
+        clock_(o_.clock ? o_.clock : MakeRealClock()),
         backoff_(o_.backoff),
         rng_(std::random_device{}()) {}
   ~InformerImpl() override { Stop(); }
@@ -52,7 +53,7 @@ class InformerImpl final : public Informer {
 
   bool WaitForSync(Duration timeout) override {
     std::unique_lock l(mu_);
-    return cv_.wait_for(l, timeout, [this] { return synced_ || stopped_; }) && synced_;
+    return clock_->WaitFor(l, cv_, timeout, [this] { return synced_ || stopped_; }) && synced_;
   }
 
   std::optional<Json> Get(const std::string& key) const override {
@@ -97,7 +98,7 @@ class InformerImpl final : public Informer {
   // Waits out a backoff delay; false when stopped meanwhile.
   bool Pause(Duration d) {
     std::unique_lock l(mu_);
-    return !cv_.wait_for(l, d, [this] { return stopped_; });
+    return !clock_->WaitFor(l, cv_, d, [this] { return stopped_; });
   }
 
   void Run() {
@@ -114,7 +115,7 @@ class InformerImpl final : public Informer {
         }
         need_list = false;
       }
-      const MonoTime started = std::chrono::steady_clock::now();
+      const MonoTime started = clock_->Now();
       absl::Status s = WatchOnce();
       if (Stopping()) return;
       if (s.ok()) continue;  // the server ended the watch (timeoutSeconds): watch again
@@ -132,7 +133,7 @@ class InformerImpl final : public Informer {
         std::lock_guard l(mu_);
         ++stats_.watch_failures;
       }
-      const Duration d = backoff_.NextAfterStream(std::chrono::steady_clock::now() - started);
+      const Duration d = backoff_.NextAfterStream(clock_->Now() - started);
       spdlog::warn("informer {}: {}; re-watching in {:.1f}s", o_.resource.resource, s.ToString(),
                    ToSeconds(d));
       if (!Pause(d)) return;
@@ -279,6 +280,7 @@ class InformerImpl final : public Informer {
 
   std::shared_ptr<KubeClient> client_;
   InformerOptions o_;
+  std::shared_ptr<Clock> clock_;
   Backoff backoff_;
   std::mt19937 rng_;
   std::vector<ResourceEventHandler> handlers_;

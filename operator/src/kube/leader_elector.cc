@@ -112,7 +112,7 @@ class LeaderElectorImpl final : public LeaderElector {
  private:
   bool Wait(Duration d) {
     std::unique_lock l(mu_);
-    return !cv_.wait_for(l, d, [this] { return stopped_; });
+    return !clock_->WaitFor(l, cv_, d, [this] { return stopped_; });
   }
 
   void Run() {

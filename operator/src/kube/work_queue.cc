@@ -134,14 +134,13 @@ class WorkQueueImpl final : public WorkQueue {
       PromoteDueLocked();
       if (!queue_.empty()) return PopLocked();
       if (shutting_down_) return std::nullopt;
-      if (waiting_.empty()) {
-        cv_.wait(l);
-      } else {
-        // The clock may be a fake one that moves without notifying us: look again at least
-        // every 50 ms while keys are waiting.
-        const Duration until = waiting_.begin()->first - clock_->Now();
-        cv_.wait_for(l, std::clamp(until, Duration(0), Duration(std::chrono::milliseconds(50))));
-      }
+      // Add, AddAfter, Done and ShutDown notify; the clock wakes us when the first delayed key
+      // is due (a fake clock when a test moves it there).
+      const MonoTime due = waiting_.empty() ? MonoTime::max() : waiting_.begin()->first;
+      clock_->WaitUntil(l, cv_, due, [&] {
+        return !queue_.empty() || shutting_down_ ||
+               (!waiting_.empty() && waiting_.begin()->first < due);
+      });
     }
   }
 

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <set>
 #include <vector>
@@ -123,6 +124,87 @@ TEST(WorkQueueTest, AddRateLimitedBacksOffPerItemAndForgetResets) {
   EXPECT_EQ(q->TryGet(), "k");
 }
 
+// Get on a thread of its own. Shuts the queue down and joins on the way out, so that a failed
+// assertion ends the test rather than the test binary.
+class GetThread {
+ public:
+  explicit GetThread(WorkQueue& q) : q_(q), t_([this] { got_.set_value(q_.Get()); }) {}
+  ~GetThread() {
+    q_.ShutDown();
+    t_.join();
+  }
+  std::future<std::optional<std::string>>& result() { return result_; }
+
+ private:
+  WorkQueue& q_;
+  std::promise<std::optional<std::string>> got_;
+  std::future<std::optional<std::string>> result_ = got_.get_future();
+  std::thread t_;
+};
+
+TEST(WorkQueueTest, GetWaitsOnTheClockUntilADelayedKeyIsDue) {
+  auto clock = std::make_shared<FakeClock>();
+  auto q = NewQueue(clock);
+  const MonoTime due = clock->Now() + seconds(5);
+  q->AddAfter("late", seconds(5));
+  GetThread get(*q);
+  // Get parks on the fake clock until the key's time: nothing but the clock moves it.
+  ASSERT_TRUE(clock->AwaitWaiterUntil(due));
+  clock->Advance(seconds(5) - milliseconds(1));
+  // Advance returns once the waiter has seen the new time: it went back to waiting.
+  EXPECT_EQ(clock->waiters(), 1);
+  EXPECT_EQ(get.result().wait_for(seconds(0)), std::future_status::timeout);
+  clock->Advance(milliseconds(1));
+  EXPECT_EQ(get.result().get(), "late");
+}
+
+TEST(WorkQueueTest, AnEarlierDelayedKeyWakesAWaitingGet) {
+  auto clock = std::make_shared<FakeClock>();
+  auto q = NewQueue(clock);
+  const MonoTime start = clock->Now();
+  q->AddAfter("hourly", std::chrono::hours(1));
+  GetThread get(*q);
+  ASSERT_TRUE(clock->AwaitWaiterUntil(start + std::chrono::hours(1)));
+  // AddAfter notifies: Get looks again and now waits for the earlier key's time.
+  q->AddAfter("soon", seconds(2));
+  ASSERT_TRUE(clock->AwaitWaiterUntil(start + seconds(2)));
+  clock->Advance(seconds(2));
+  EXPECT_EQ(get.result().get(), "soon");
+  EXPECT_EQ(q->WaitingLen(), 1u);
+}
+
+TEST(WorkQueueTest, FailingReconcileIsRetriedAfterEachBackoffStepOfTheClock) {
+  auto clock = std::make_shared<FakeClock>();
+  auto q = NewQueue(clock);
+  std::mutex mu;
+  int calls = 0;
+  auto pool = RunWorkers(*q, 1, [&](const std::string&) {
+    std::lock_guard l(mu);
+    ++calls;
+    return ReconcileResult{false, Duration(0)};
+  });
+  auto calls_now = [&] {
+    std::lock_guard l(mu);
+    return calls;
+  };
+  q->Add("k");
+  // Per-item exponential from 5 ms: each retry waits for the clock to reach the next step.
+  const std::vector<Duration> steps = {milliseconds(5), milliseconds(10), milliseconds(20),
+                                       milliseconds(40), milliseconds(80)};
+  for (size_t i = 0; i < steps.size(); ++i) {
+    ASSERT_TRUE(clock->AwaitWaiterUntil(clock->Now() + steps[i])) << "step " << i;
+    EXPECT_EQ(calls_now(), static_cast<int>(i) + 1);
+    clock->Advance(steps[i] - milliseconds(1));
+    EXPECT_EQ(calls_now(), static_cast<int>(i) + 1) << "retried before its time";
+    // The worker leaves its wait now: it reconciles, fails and waits for the next step.
+    clock->Advance(milliseconds(1));
+  }
+  ASSERT_TRUE(clock->AwaitWaiterUntil(clock->Now() + milliseconds(160)));
+  EXPECT_EQ(calls_now(), 6);
+  EXPECT_EQ(q->NumRequeues("k"), 6);
+  pool.reset();
+}
+
 TEST(WorkQueueTest, ShutDownWakesGetAndRefusesNewKeys) {
   auto clock = std::make_shared<FakeClock>();
   auto q = NewQueue(clock);
@@ -164,16 +246,18 @@ TEST(WorkQueueTest, WorkersProcessEveryKeyOneWorkerPerKeyAndRetryFailures) {
   q->Add("hot");
   for (int i = 0; i < 20; ++i) q->Add("k" + std::to_string(i));
   q->Add("flaky");
-  std::unique_lock l(mu);
-  // The retries of "flaky" wait on the fake clock; move it until they are due (a deadline
-  // rather than a hang if they never come).
-  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
-  while (!cv.wait_for(l, milliseconds(20), [&] {
-    return calls.size() == 22 && calls["flaky"] == 3 && calls["hot"] == 2;
-  })) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "flaky " << calls["flaky"];
+  // Once all three workers wait in Get, either everything is done or what is left (the
+  // retries of "flaky") waits for the fake clock: move it a step.
+  for (int round = 0;; ++round) {
+    ASSERT_TRUE(clock->AwaitWaiters(3));
+    {
+      std::lock_guard l(mu);
+      if (calls.size() == 22 && calls["flaky"] == 3 && calls["hot"] == 2) break;
+      ASSERT_LT(round, 100) << "flaky " << calls["flaky"];
+    }
     clock->Advance(milliseconds(50));
   }
+  std::unique_lock l(mu);
   for (int i = 0; i < 20; ++i) EXPECT_EQ(calls["k" + std::to_string(i)], 1);
   EXPECT_EQ(calls["flaky"], 3);
   EXPECT_EQ(calls["hot"], 2) << "added while processing: once more, after";

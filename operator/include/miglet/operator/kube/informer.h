@@ -37,6 +37,8 @@ struct InformerOptions {
   // Between failed list/watch attempts.
   BackoffPolicy backoff{std::chrono::milliseconds(800), std::chrono::seconds(30), 2.0, 0.1,
                         std::chrono::seconds(60)};
+  // What the backoff waits on; null: the real clock.
+  std::shared_ptr<Clock> clock;
 };
 
 struct InformerStats {
@@ -58,7 +60,7 @@ class Informer {
   virtual void Stop() = 0;
   // True once the first full list is in the cache and its handlers have run.
   virtual bool HasSynced() const = 0;
-  // Waits for HasSynced(); false on timeout or when stopped first.
+  // Waits (on the informer's clock) for HasSynced(); false on timeout or when stopped first.
   virtual bool WaitForSync(Duration timeout) = 0;
 
   virtual std::optional<Json> Get(const std::string& key) const = 0;  // ObjectKey()
