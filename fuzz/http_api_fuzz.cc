@@ -8,6 +8,7 @@
 #include <prometheus/registry.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string_view>
@@ -21,8 +22,11 @@
 namespace miglet {
 namespace {
 
-void Check(bool ok) {
-  if (!ok) std::abort();
+// Fails the run, saying which answer broke which rule (for triage of a saved crash).
+void Check(bool ok, const HttpResponse& r, const char* rule) {
+  if (ok) return;
+  std::fprintf(stderr, "http_api_fuzz: %s: status %d, body %s\n", rule, r.status, r.body.c_str());
+  std::abort();
 }
 
 // The parts of `s` between separators (empty ones included).
@@ -48,10 +52,11 @@ void CheckResponse(const HttpResponse& r) {
     case 504:
       break;
     default:
-      Check(false);
+      Check(false, r, "an unexpected status");
   }
   google::protobuf::Struct s;
-  Check(google::protobuf::util::JsonStringToMessage(r.body, &s).ok());
+  Check(google::protobuf::util::JsonStringToMessage(r.body, &s).ok(), r,
+        "the body is not a JSON object");
 }
 
 HttpRequest ToRequest(std::string_view text) {
