@@ -157,6 +157,10 @@ void AgentHttpApi::Handle(const HttpRequest& req, HttpReply reply) {
     reply(HttpResponse{200, out + "]}", "application/json"});
     return;
   }
+  if (parts.size() == 3) {  // POST /api/v1/vms read past the path's parts (found by fuzzing)
+    reply(JsonError(405, "method_not_allowed", req.method + " " + req.path + " is not supported"));
+    return;
+  }
   const std::string& vm_id = parts[3];
   if (auto st = AgentRegistry::ValidateId("vm_id", vm_id); !st.ok()) {
     return reply(JsonError(400, "bad_request", std::string(st.message())));
