@@ -100,7 +100,10 @@ absl::Status StatusFromResponse(int http_status, const std::string& body,
                       {"reason", e.reason},
                       {"message", e.message},
                       {"retryAfterSeconds", e.retry_after_seconds}};
-  s.SetPayload(kKubeErrorPayloadUrl, absl::Cord(p.dump()));
+  // The message is the body cut at 512 bytes, which can split a UTF-8 character (or the body
+  // was not UTF-8 at all): dump() would throw on it, so bad bytes become U+FFFD.
+  s.SetPayload(kKubeErrorPayloadUrl,
+               absl::Cord(p.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
   return s;
 }
 
