@@ -20,7 +20,7 @@ APT_PACKAGES=(
   clang-format curl ca-certificates procps iproute2 prometheus
   nlohmann-json3-dev openssl
 )
-# Only `make fuzz` needs these (about 100 MB); the default install stays without them.
+# Only `make fuzz` needs these (about 250 MB with LLVM); the default install stays without them.
 FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 # Go tools: name, module path of the main package, version.
 GO_TOOLS=(
