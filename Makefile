@@ -6,7 +6,7 @@ BUILD_TYPE ?= RelWithDebInfo
 CTEST = ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error
 
 .PHONY: kube-tools test-kube bench-kube
-.PHONY: asan tsan
+.PHONY: asan tsan fuzz fuzz-build
 .PHONY: all deps build test unit integration format format-check bench bench-channel bench-agent bench-github bench-operator demo \
         cluster-tools cluster-up cluster-down cluster-smoke clean help
 
@@ -19,6 +19,8 @@ help:
 	@echo "make unit | integration   one test tier"
 	@echo "make asan          unit and integration tiers under ASan + UBSan (build-asan/)"
 	@echo "make tsan          unit and integration tiers under TSan (build-tsan/; TSAN_TESTS=regex)"
+	@echo "make fuzz          libFuzzer targets (clang, ASan + UBSan, build-fuzz/), FUZZ_SECONDS=60"
+	@echo "                   each over fuzz/corpus/; FUZZ_MERGE=1 keeps new coverage there"
 	@echo "make bench         bench/channel at 1,000 and 10,000 agents, bench/agent, bench/github,"
 	@echo "                   bench/operator (prints figures)"
 	@echo "make deps          apt packages + Go-built tools (idempotent)"
@@ -87,6 +89,21 @@ tsan: deps
 	$(TSAN_ENV) ctest --test-dir $(TSAN_DIR) --output-on-failure --no-tests=error -L unit -R '$(TSAN_TESTS)'
 	hack/cluster/build-tools.sh kube etcd
 	$(TSAN_ENV) ctest --test-dir $(TSAN_DIR) --output-on-failure --no-tests=error -L integration -R '$(TSAN_TESTS)'
+
+# Fuzzing with clang's libFuzzer: every library instrumented (coverage, ASan, UBSan), only the
+# fuzz targets built, each run for FUZZ_SECONDS over its corpus, one after the other
+# (scripts/fuzz.sh). The normal build replays the same corpora as unit tests (FuzzReplay.*).
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz-build:
+	scripts/install-deps.sh --fuzz
+	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+	  -DMIGLET_FUZZ=ON -DMIGLET_BUILD_TESTS=OFF -DMIGLET_BUILD_BENCH=OFF
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_DIR) $(FUZZ_TARGETS)
 
 SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
 format:

@@ -4,7 +4,8 @@
 #   Debian packages: compiler, CMake/Ninja, the C++ libraries (TOOLCHAIN.md), clang-format,
 #                    curl, prometheus (for promtool)
 #   Go tools (from the Go module proxy, into build/tools/bin): grpcurl
-# Usage: scripts/install-deps.sh [--apt-only|--go-only]
+#   --fuzz: clang and libFuzzer's runtime (clang, libclang-rt-14-dev) for `make fuzz` only
+# Usage: scripts/install-deps.sh [--apt-only|--go-only|--fuzz]
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,6 +20,8 @@ APT_PACKAGES=(
   clang-format curl ca-certificates procps iproute2 prometheus
   nlohmann-json3-dev openssl
 )
+# Only `make fuzz` needs these (about 250 MB with LLVM); the default install stays without them.
+FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 # Go tools: name, module path of the main package, version.
 GO_TOOLS=(
   "grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl v1.9.4"
@@ -26,7 +29,7 @@ GO_TOOLS=(
 
 apt_deps() {
   local missing=()
-  for p in "${APT_PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if ((${#missing[@]} == 0)); then
@@ -36,8 +39,8 @@ apt_deps() {
   echo "deps: installing ${missing[*]}"
   local sudo=""
   [[ $(id -u) -eq 0 ]] || sudo=sudo
-  $sudo apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+  $sudo apt-get -o DPkg::Lock::Timeout=600 update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
 }
 
 go_bin() {
@@ -65,8 +68,9 @@ go_deps() {
 }
 
 case ${1:-} in
-  --apt-only) apt_deps ;;
+  --apt-only) apt_deps "${APT_PACKAGES[@]}" ;;
   --go-only) go_deps ;;
-  "") apt_deps; go_deps ;;
-  *) echo "usage: $0 [--apt-only|--go-only]" >&2; exit 2 ;;
+  --fuzz) apt_deps "${APT_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}" ;;
+  "") apt_deps "${APT_PACKAGES[@]}"; go_deps ;;
+  *) echo "usage: $0 [--apt-only|--go-only|--fuzz]" >&2; exit 2 ;;
 esac

@@ -12,7 +12,10 @@ commands::CommandAck ApplyUpdateConfig(const commands::Command& cmd, AgentConfig
   AgentConfig next = *cfg;
   std::vector<std::string> refused;
   std::vector<std::string> applied;
-  for (const auto& [key, value] : cmd.string_params()) {
+  for (const auto& kv : cmd.string_params()) {
+    // Not a structured binding: clang 14 cannot capture one in the lambda below.
+    const std::string& key = kv.first;
+    const std::string& value = kv.second;
     absl::Status st;
     auto dur = [&](Duration* out) {
       auto d = ParseDuration(value);

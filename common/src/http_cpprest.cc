@@ -23,10 +23,48 @@ void InitHttpThreads(size_t n) {
   }
 }
 
+namespace {
+
+// `s` with every byte that is not part of a well-formed UTF-8 sequence replaced by U+FFFD.
+// Error messages quote what the client sent (a JSON parser's complaint about the body), and
+// cpprest copies bytes through as they are: unchecked, the answer would not be valid JSON.
+std::string ValidUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80                   ? 1
+               : (c >= 0xC2 && c <= 0xDF) ? 2
+               : (c >= 0xE0 && c <= 0xEF) ? 3
+               : (c >= 0xF0 && c <= 0xF4) ? 4
+                                          : 0;
+    bool ok = n > 0 && i + n <= s.size();
+    for (size_t k = 1; ok && k < n; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      ok = (d & 0xC0) == 0x80;
+      // No overlong forms, no surrogates, nothing above U+10FFFF.
+      if (k == 1 && c == 0xE0) ok = ok && d >= 0xA0;
+      if (k == 1 && c == 0xED) ok = ok && d < 0xA0;
+      if (k == 1 && c == 0xF0) ok = ok && d >= 0x90;
+      if (k == 1 && c == 0xF4) ok = ok && d < 0x90;
+    }
+    if (ok) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 HttpResponse JsonError(int status, std::string_view code, std::string_view message) {
   web::json::value err = web::json::value::object();
-  err["code"] = web::json::value::string(std::string(code));
-  err["message"] = web::json::value::string(std::string(message));
+  err["code"] = web::json::value::string(ValidUtf8(code));
+  err["message"] = web::json::value::string(ValidUtf8(message));
   web::json::value body = web::json::value::object();
   body["error"] = err;
   return HttpResponse{status, body.serialize(), "application/json"};

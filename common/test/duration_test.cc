@@ -21,6 +21,14 @@ TEST(DurationTest, RejectsGarbageWithAHint) {
   EXPECT_FALSE(ParseDuration("-3s").ok());
   EXPECT_FALSE(ParseDuration("-3").ok());
   EXPECT_FALSE(ParseDuration("inf").ok());
+  // Found by fuzz/controller_config_fuzz.cc: 9.2e21 seconds overflowed the conversion to
+  // nanoseconds (undefined behaviour); anything past 100 years is refused, in both forms.
+  EXPECT_FALSE(ParseDuration("9223372036854775807302").ok());
+  EXPECT_FALSE(ParseDuration("1e300").ok());
+  EXPECT_FALSE(ParseDuration("2562048h").ok());
+  EXPECT_FALSE(ParseDuration("876001h").ok());
+  EXPECT_EQ(*ParseDuration("876000h"), std::chrono::hours(876000));
+  EXPECT_EQ(*ParseDuration("3153600000"), std::chrono::hours(876000));
 }
 
 }  // namespace

@@ -25,6 +25,16 @@ TEST(HttpTest, ServerOnPortZeroAnswersClient) {
   server->Stop();
 }
 
+// Found by fuzz/http_api_fuzz.cc: a message quoting a client's bytes made the body invalid
+// UTF-8, so not JSON. Bad bytes become U+FFFD; well-formed text, ASCII or not, is kept.
+TEST(HttpTest, JsonErrorBodyIsValidUtf8) {
+  EXPECT_EQ(JsonError(400, "bad_request", "caf\xc3\xa9 \xff\xfe x\xe2\x82").body,
+            "{\"error\":{\"code\":\"bad_request\",\"message\":\"caf\xc3\xa9 "
+            "\xef\xbf\xbd\xef\xbf\xbd x\xef\xbf\xbd\xef\xbf\xbd\"}}");
+  EXPECT_EQ(JsonError(400, "x", "\xed\xa0\x80").body,  // a UTF-16 surrogate
+            "{\"error\":{\"code\":\"x\",\"message\":\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"}}");
+}
+
 TEST(HttpTest, ClientReportsUnreachableServer) {
   // Bind then stop a server to learn a port that is now closed.
   auto server = MakeHttpServer("127.0.0.1", 0, [](const HttpRequest&, HttpReply r) { r({}); });

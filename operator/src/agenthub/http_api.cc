@@ -38,6 +38,9 @@ HttpResponse Json(int status, const google::protobuf::Message& m) {
 
 HttpResponse Ok() { return HttpResponse{200, "{\"ok\":true}", "application/json"}; }
 
+// Whether `d` is a number that converts to int64 (-2^63 <= d < 2^63; false for NaN).
+bool FitsInt64(double d) { return d >= -9223372036854775808.0 && d < 9223372036854775808.0; }
+
 std::string ScalarToString(const Value& v) {
   switch (v.kind_case()) {
     case Value::kStringValue:
@@ -46,7 +49,8 @@ std::string ScalarToString(const Value& v) {
       return v.bool_value() ? "true" : "false";
     case Value::kNumberValue: {
       const double d = v.number_value();
-      if (d == static_cast<double>(static_cast<int64_t>(d))) {
+      // Only a double within int64's range may be cast (1e300 was undefined behaviour).
+      if (FitsInt64(d) && d == static_cast<double>(static_cast<int64_t>(d))) {
         return std::to_string(static_cast<int64_t>(d));
       }
       return std::to_string(d);
@@ -73,7 +77,7 @@ absl::StatusOr<commands::EventNotification> ParseEvent(const std::string& body) 
   ev.set_org_id(str("org_id"));
   if (f.count("timestamp")) {
     const Value& ts = f.at("timestamp");
-    if (ts.kind_case() != Value::kNumberValue) {
+    if (ts.kind_case() != Value::kNumberValue || !FitsInt64(ts.number_value())) {
       return absl::InvalidArgumentError("event: timestamp must be unix seconds");
     }
     ev.set_timestamp(static_cast<int64_t>(ts.number_value()));
@@ -155,6 +159,10 @@ void AgentHttpApi::Handle(const HttpRequest& req, HttpReply reply) {
       first = false;
     }
     reply(HttpResponse{200, out + "]}", "application/json"});
+    return;
+  }
+  if (parts.size() == 3) {  // POST /api/v1/vms read past the path's parts (found by fuzzing)
+    reply(JsonError(405, "method_not_allowed", req.method + " " + req.path + " is not supported"));
     return;
   }
   const std::string& vm_id = parts[3];

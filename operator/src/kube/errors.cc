@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "absl/strings/cord.h"
+#include "json_fields.h"
 #include "nlohmann/json.hpp"
 
 namespace miglet::kube {
@@ -76,12 +77,13 @@ absl::Status StatusFromResponse(int http_status, const std::string& body,
   KubeError e;
   e.code = http_status;
   auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_object() && j.value("kind", "") == "Status") {
-    e.reason = j.value("reason", "");
-    e.message = j.value("message", "");
-    if (j.contains("code") && j["code"].is_number_integer()) e.code = j["code"].get<int>();
-    if (j.contains("details") && j["details"].is_object()) {
-      e.retry_after_seconds = j["details"].value("retryAfterSeconds", 0);
+  // Any JSON may come back (a proxy's, a webhook's): its fields' types are checked.
+  if (StringField(j, "kind") == "Status") {
+    e.reason = StringField(j, "reason");
+    e.message = StringField(j, "message");
+    e.code = IntField(j, "code", e.code);
+    if (j.contains("details")) {
+      e.retry_after_seconds = IntField(j["details"], "retryAfterSeconds", 0);
     }
   } else {
     e.message = body.size() > 512 ? body.substr(0, 512) + "..." : body;
@@ -98,7 +100,10 @@ absl::Status StatusFromResponse(int http_status, const std::string& body,
                       {"reason", e.reason},
                       {"message", e.message},
                       {"retryAfterSeconds", e.retry_after_seconds}};
-  s.SetPayload(kKubeErrorPayloadUrl, absl::Cord(p.dump()));
+  // The message is the body cut at 512 bytes, which can split a UTF-8 character (or the body
+  // was not UTF-8 at all): dump() would throw on it, so bad bytes become U+FFFD.
+  s.SetPayload(kKubeErrorPayloadUrl,
+               absl::Cord(p.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
   return s;
 }
 

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/escaping.h"
+#include "json_fields.h"
 #include "miglet/common/http_transport.h"
 #include "miglet/common/status.h"
 #include "miglet/operator/kube/errors.h"
@@ -15,16 +16,18 @@
 
 namespace miglet::kube {
 
+// Both read objects from watch lines as they are: a field of the wrong type is taken as unset.
 std::string ObjectKey(const Json& obj) {
-  const auto& md = obj.contains("metadata") ? obj["metadata"] : Json::object();
-  const std::string ns = md.value("namespace", "");
-  const std::string name = md.value("name", "");
+  if (!obj.contains("metadata")) return "";
+  const Json& md = obj["metadata"];
+  const std::string ns = StringField(md, "namespace");
+  const std::string name = StringField(md, "name");
   return ns.empty() ? name : ns + "/" + name;
 }
 
 std::string ResourceVersionOf(const Json& obj) {
   if (!obj.contains("metadata")) return "";
-  return obj["metadata"].value("resourceVersion", "");
+  return StringField(obj["metadata"], "resourceVersion");
 }
 
 absl::StatusOr<ListResult> KubeClient::ListAll(const Resource& r, const std::string& ns,

@@ -1,5 +1,6 @@
 #include "watch_parser.h"
 
+#include "json_fields.h"
 #include "miglet/operator/kube/errors.h"
 
 namespace miglet::kube {
@@ -33,7 +34,7 @@ absl::StatusOr<WatchEvent> ParseWatchLine(const std::string& line) {
 }
 
 absl::Status WatchErrorStatus(const WatchEvent& ev, const std::string& what) {
-  const int code = ev.object.value("code", 500);
+  const int code = IntField(ev.object, "code", 500);
   return StatusFromResponse(code, ev.object.dump(), "", what);
 }
 

@@ -67,5 +67,20 @@ TEST(ErrorsTest, NonStatusBodiesAndOtherStatuses) {
   EXPECT_EQ(StatusFromResponse(403, "", "", "GET").code(), absl::StatusCode::kPermissionDenied);
 }
 
+// Found by fuzz/watch_line_fuzz.cc: a body over 512 bytes is cut there for the message, which
+// split a UTF-8 character, and the error's JSON payload then threw (nlohmann's dump() refuses
+// invalid UTF-8), ending the caller's thread. A proxy's HTML error page in any language would do.
+TEST(ErrorsTest, LongBodyCutInsideAUtf8Character) {
+  const std::string body = "<html>" + std::string(505, 'x') + "\xc3\xa9</html>";  // é at 511
+  absl::Status s = StatusFromResponse(502, body, "", "GET");
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(GetKubeError(s));
+  EXPECT_EQ(GetKubeError(s)->code, 502);
+  EXPECT_EQ(GetKubeError(s)->message.substr(511, 3), "\xef\xbf\xbd");
+  s = StatusFromResponse(500, "not utf-8: \xff", "", "GET");
+  ASSERT_TRUE(GetKubeError(s));
+  EXPECT_EQ(GetKubeError(s)->message, "not utf-8: \xef\xbf\xbd");
+}
+
 }  // namespace
 }  // namespace miglet::kube

@@ -35,6 +35,43 @@ TEST(WatchParserTest, ErrorEventBecomesGone) {
   EXPECT_NE(s.message().find("too old resource version"), std::string::npos);
 }
 
+// Found by fuzz/watch_line_fuzz.cc: a Status whose fields had other types threw out of
+// StatusFromResponse (nlohmann's value() throws on a type mismatch), which would end the
+// informer's thread and the controller. Such fields now count as unset.
+TEST(WatchParserTest, ErrorEventWithFieldsOfOtherTypes) {
+  auto e = ParseWatchLine(R"({"type":"ERROR","object":{"kind":410,"reason":"Expired"}})");
+  ASSERT_TRUE(e.ok());
+  absl::Status s = WatchErrorStatus(*e, "watch pods");
+  EXPECT_FALSE(s.ok());
+  EXPECT_FALSE(IsGone(s));  // not a Status: the code comes from nowhere, 500
+  e = ParseWatchLine(
+      R"({"type":"ERROR","object":{"kind":"Status","code":"410","reason":7,"message":[],)"
+      R"("details":{"retryAfterSeconds":"3"}}})");
+  ASSERT_TRUE(e.ok());
+  s = WatchErrorStatus(*e, "watch pods");
+  EXPECT_FALSE(IsGone(s));
+  EXPECT_EQ(RetryAfter(s), absl::ZeroDuration());
+  e = ParseWatchLine(R"({"type":"ERROR","object":{"kind":"Status","code":1e30}})");
+  ASSERT_TRUE(e.ok());
+  EXPECT_FALSE(WatchErrorStatus(*e, "watch pods").ok());
+  e = ParseWatchLine(R"({"type":"ERROR","object":{"kind":"Status","code":410}})");
+  ASSERT_TRUE(e.ok());
+  EXPECT_TRUE(IsGone(WatchErrorStatus(*e, "watch pods")));
+}
+
+// Found while writing that fuzz target: the informer's key and resourceVersion of an object
+// threw the same way when metadata or its fields had other types.
+TEST(WatchParserTest, ObjectKeyOfOddMetadata) {
+  auto e = ParseWatchLine(R"({"type":"ADDED","object":{"metadata":{"name":1,"namespace":"n"}}})");
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(ObjectKey(e->object), "n/");
+  EXPECT_EQ(ResourceVersionOf(e->object), "");
+  e = ParseWatchLine(R"({"type":"ADDED","object":{"metadata":"x"}})");
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(ObjectKey(e->object), "");
+  EXPECT_EQ(ResourceVersionOf(e->object), "");
+}
+
 TEST(WatchParserTest, RejectsMalformedLines) {
   EXPECT_FALSE(ParseWatchLine("not json").ok());
   EXPECT_FALSE(ParseWatchLine("[1,2]").ok());
