@@ -80,7 +80,7 @@ void EventLoop::Run() {
           break;
         }
         const auto due = first->first;
-        cv_.wait_for(l, due.first - now, [this, due] {
+        clock_->WaitUntil(l, cv_, due.first, [this, due] {
           return stopping_ || !tasks_.empty() || timers_.empty() || timers_.begin()->first < due;
         });
       }

@@ -1,5 +1,7 @@
 #include "miglet/agent/event_loop.h"
 
+#include "miglet/common/fake_clock.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -60,6 +62,25 @@ TEST(EventLoopTest, TimersRunByDueTimeAndCancelledOnesNever) {
   loop.Cancel(0);
   done.get_future().wait();
   EXPECT_EQ(loop.Call([&] { return order; }), (std::vector<std::string>{"due", "late"}));
+}
+
+TEST(EventLoopTest, ATimerRunsWhenItsClockReachesItsTimeAndNotBefore) {
+  auto clock = std::make_shared<FakeClock>();
+  EventLoop loop("test", clock);
+  std::atomic<int> ran{0};
+  const MonoTime start = clock->Now();
+  loop.PostAfter(std::chrono::seconds(30), [&] { ran = 30; });
+  loop.PostAfter(std::chrono::seconds(5), [&] { ran = 5; });
+  ASSERT_TRUE(clock->AwaitWaiterUntil(start + std::chrono::seconds(5)));
+  clock->Advance(std::chrono::milliseconds(4999));
+  // Posted tasks still run at once while the timers wait.
+  EXPECT_EQ(loop.Call([&] { return ran.load(); }), 0);
+  ASSERT_TRUE(clock->AwaitWaiterUntil(start + std::chrono::seconds(5)));
+  clock->Advance(std::chrono::milliseconds(1));
+  EXPECT_EQ(loop.Call([&] { return ran.load(); }), 5);
+  ASSERT_TRUE(clock->AwaitWaiterUntil(start + std::chrono::seconds(30)));
+  clock->Advance(std::chrono::seconds(25));
+  EXPECT_EQ(loop.Call([&] { return ran.load(); }), 30);
 }
 
 TEST(EventLoopTest, StopDropsWhatIsQueuedAndRefusesMore) {
