@@ -15,7 +15,7 @@ all: build
 help:
 	@echo "make demo          build, then run the controller and three agents on loopback"
 	@echo "make test          format check, unit and integration tests, then both again under"
-	@echo "                   ASan + UBSan with -Werror (installs deps; about 30 min cold)"
+	@echo "                   ASan + UBSan with -Werror (installs deps; about 35 min cold)"
 	@echo "make unit | integration   one test tier"
 	@echo "make asan          unit and integration tiers under ASan + UBSan (build-asan/)"
 	@echo "make tsan          unit and integration tiers under TSan (build-tsan/; TSAN_TESTS=regex)"
