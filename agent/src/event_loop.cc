@@ -9,12 +9,13 @@ EventLoop::EventLoop(std::string name, std::shared_ptr<Clock> clock)
 
 EventLoop::~EventLoop() { Stop(); }
 
+// Posts notify with the lock held: Stop (and so the destructor) takes the lock, so a thread
+// still inside Post cannot find the condition variable destroyed under it (found by TSan: a
+// SIGTERM handled while the agent was being destroyed).
 bool EventLoop::Post(std::function<void()> fn) {
-  {
-    std::lock_guard l(mu_);
-    if (stopping_) return false;
-    tasks_.push_back(std::move(fn));
-  }
+  std::lock_guard l(mu_);
+  if (stopping_) return false;
+  tasks_.push_back(std::move(fn));
   cv_.notify_one();
   return true;
 }
@@ -28,8 +29,8 @@ uint64_t EventLoop::PostAfter(Duration delay, std::function<void()> fn) {
     const MonoTime due = clock_->Now() + std::max(delay, Duration::zero());
     timers_.emplace(std::make_pair(due, id), std::move(fn));
     timer_due_[id] = due;
+    cv_.notify_one();  // it may be due before the one the loop waits for
   }
-  cv_.notify_one();  // it may be due before the one the loop waits for
   return id;
 }
 
