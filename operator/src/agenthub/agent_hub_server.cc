@@ -175,6 +175,11 @@ class AgentHubServerImpl final : public AgentHubServer {
       server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
       server_->Wait();
     }
+    // Every reactor callback has returned (Wait); the streams' lists go under their lock all the
+    // same, which is also the order TSan can see (gRPC's own is invisible to it).
+    std::lock_guard l(finishing_mu_);
+    finishing_.clear();
+    handshaking_.clear();
   }
 
  private:
