@@ -449,7 +449,6 @@ void Agent::OnRunnerLine(const RunnerLine& line) {
 void Agent::OnRunnerExit(int code, bool requested) {
   if (!runner_running_) return;  // handled already, by FinishShutdown
   runner_running_ = false;
-  runner_exit_code_ = code;
   listening_ = false;
   const bool was_busy = job_running_;
   job_running_ = false;

@@ -284,11 +284,6 @@ void RunnerSupervisor::ClearCancel() {
   oneshot_cancelled_ = false;
 }
 
-bool RunnerSupervisor::running() const {
-  std::lock_guard l(mu_);
-  return pid_ > 0;
-}
-
 int RunnerSupervisor::last_exit_code() const {
   std::lock_guard l(mu_);
   return last_exit_code_;

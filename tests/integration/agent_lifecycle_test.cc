@@ -242,18 +242,7 @@ TEST_F(AgentLifecycleTest, ADrainCutsAWaitingRegistrationShort) {
   StartAgent();
   fs::create_directories(dir_ / "runner" / "_fake");
   std::ofstream(dir_ / "runner" / "_fake" / "hold-listen") << "\n";  // run.sh will not listen
-  std::optional<CommandResult> reg;
-  std::mutex m;
-  ASSERT_TRUE(hub_->hub()
-                  .SendCommand("vm-1", Register(false),
-                               [&](const CommandResult& r) {
-                                 {
-                                   std::lock_guard l(m);
-                                   reg = r;
-                                 }
-                                 signal_.Notify();
-                               })
-                  .ok());
+  auto pending = SendAsync(Register(false));
   ASSERT_TRUE(signal_.Await([&] {
     return State() == "registering_runner" && agent_->RunnerAlive();
   })) << agent_->Log();
@@ -261,12 +250,10 @@ TEST_F(AgentLifecycleTest, ADrainCutsAWaitingRegistrationShort) {
   drain.set_type("drain");
   auto d = Send(drain);
   EXPECT_TRUE(d.success) << d.message;
-  {
-    std::lock_guard l(m);
-    ASSERT_TRUE(reg.has_value());
-    EXPECT_FALSE(reg->success);
-    EXPECT_THAT(reg->message, HasSubstr("interrupted by a drain or shutdown"));
-  }
+  const auto reg = pending->Get();
+  ASSERT_TRUE(reg.has_value());
+  EXPECT_FALSE(reg->success);
+  EXPECT_THAT(reg->message, HasSubstr("interrupted by a drain or shutdown"));
   EXPECT_TRUE(signal_.Await([&] { return State() == "draining" && !agent_->RunnerAlive(); }))
       << agent_->Log();
 }
@@ -277,18 +264,7 @@ TEST_F(AgentLifecycleTest, ADrainCutsConfigShortWithoutWaitingForIt) {
   StartAgent("runner:\n  register_timeout: 10m\n");
   fs::create_directories(dir_ / "runner" / "_fake");
   std::ofstream(dir_ / "runner" / "_fake" / "hold-config") << "\n";
-  std::optional<CommandResult> reg;
-  std::mutex m;
-  ASSERT_TRUE(hub_->hub()
-                  .SendCommand("vm-1", Register(false),
-                               [&](const CommandResult& r) {
-                                 {
-                                   std::lock_guard l(m);
-                                   reg = r;
-                                 }
-                                 signal_.Notify();
-                               })
-                  .ok());
+  auto pending = SendAsync(Register(false));
   const auto pidfile = dir_ / "runner" / "_fake" / "config.pid";
   ASSERT_TRUE(signal_.Await([&] {
     return State() == "registering_runner" && fs::exists(pidfile) && !ReadAll(pidfile).empty();
@@ -300,12 +276,10 @@ TEST_F(AgentLifecycleTest, ADrainCutsConfigShortWithoutWaitingForIt) {
   auto d = Send(drain);
   EXPECT_TRUE(d.success) << d.message;
   EXPECT_THAT(d.message, HasSubstr("no runner was running"));
-  {
-    std::lock_guard l(m);
-    ASSERT_TRUE(reg.has_value()) << "the drain was acked before the registration";
-    EXPECT_FALSE(reg->success);
-    EXPECT_THAT(reg->message, HasSubstr("before the runner started"));
-  }
+  const auto reg = pending->Get();
+  ASSERT_TRUE(reg.has_value()) << "the drain was acked before the registration";
+  EXPECT_FALSE(reg->success);
+  EXPECT_THAT(reg->message, HasSubstr("before the runner started"));
   EXPECT_TRUE(signal_.Await([&] { return kill(config_pid, 0) != 0; })) << "config.sh still runs";
   EXPECT_TRUE(signal_.Await([&] { return State() == "draining"; })) << agent_->Log();
   EXPECT_FALSE(agent_->RunnerAlive());

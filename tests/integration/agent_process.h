@@ -80,6 +80,16 @@ class AgentProcess {
   void Runner(const std::string& line) {
     std::ofstream(dir_ / "runner" / "_fake" / "control") << line << "\n";
   }
+  // The same, only when a runner reads the FIFO now; false when none does (never blocks: the
+  // runner may be between lives).
+  bool TryRunner(const std::string& line) {
+    const int fd = open((dir_ / "runner" / "_fake" / "control").c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd < 0) return false;
+    const std::string l = line + "\n";
+    const bool ok = write(fd, l.data(), l.size()) == static_cast<ssize_t>(l.size());
+    close(fd);
+    return ok;
+  }
   bool RunnerAlive() {
     const auto pidfile = dir_ / "runner" / "_fake" / "run.pid";
     if (!fs::exists(pidfile)) return false;

@@ -2,7 +2,6 @@
 // (jobs, results, crashes) from a third, and the controller restarted between rounds. Built by
 // `make tsan` too, where ThreadSanitizer watches the agent's threads while this runs; any report
 // it prints makes the agent's log fail the last check.
-#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -45,17 +44,6 @@ class AgentStressTest : public ::testing::Test, protected HubHarness {
     agent_.reset();
     if (hub_) hub_->Shutdown();
     fs::remove_all(dir_);
-  }
-
-  // One line to the fake runner's control FIFO when a runner reads it; false when none does
-  // (never blocks: the runner may be between lives).
-  bool RunnerLine(const std::string& line) {
-    const int fd = open((dir_ / "runner" / "_fake" / "control").c_str(), O_WRONLY | O_NONBLOCK);
-    if (fd < 0) return false;
-    const std::string l = line + "\n";
-    const bool ok = write(fd, l.data(), l.size()) == static_cast<ssize_t>(l.size());
-    close(fd);
-    return ok;
   }
 
   commands::Command Pick(std::mt19937& rng, int n) {
@@ -132,7 +120,7 @@ TEST_F(AgentStressTest, CommandsRunnerLinesAndRestartsAtOnce) {
       for (int i = 0; senders.load() > 0 || i < per_thread * 4; ++i) {
         // crash is rarer than the rest: one pick in 24.
         const int k = rng() % 24 == 0 ? 5 : static_cast<int>(rng() % 5);
-        if (RunnerLine(kLines[k])) ++lines;
+        if (agent_->TryRunner(kLines[k])) ++lines;
         // Pacing, not synchronisation: lines arrive among the commands rather than in a burst.
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
       }
@@ -163,7 +151,7 @@ TEST_F(AgentStressTest, CommandsRunnerLinesAndRestartsAtOnce) {
   EXPECT_TRUE(d.success) << d.message;
   ASSERT_TRUE(signal_.Await(
       [&] {
-        RunnerLine("finish Succeeded");
+        agent_->TryRunner("finish Succeeded");
         return State() == "draining" && !agent_->RunnerAlive();
       },
       seconds(60)))

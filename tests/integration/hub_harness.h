@@ -43,26 +43,33 @@ class HubHarness {
     return a && a->connected ? a->miglet_state : "";
   }
 
-  // Sends `c` and waits (up to a minute) for its result.
-  CommandResult Send(commands::Command c, const std::string& vm = "vm-1") {
-    std::optional<CommandResult> result;
+  // A command's result once it has one; filled by the hub's thread.
+  struct PendingResult {
     std::mutex m;
-    auto id = hub_->hub().SendCommand(vm, std::move(c), [&](const CommandResult& r) {
+    std::optional<CommandResult> result;
+    std::optional<CommandResult> Get() {
+      std::lock_guard l(m);
+      return result;
+    }
+  };
+  // Sends `c` without waiting; the result arrives in the returned PendingResult.
+  std::shared_ptr<PendingResult> SendAsync(commands::Command c, const std::string& vm = "vm-1") {
+    auto p = std::make_shared<PendingResult>();
+    auto id = hub_->hub().SendCommand(vm, std::move(c), [this, p](const CommandResult& r) {
       {
-        std::lock_guard l(m);
-        result = r;
+        std::lock_guard l(p->m);
+        p->result = r;
       }
       signal_.Notify();
     });
     EXPECT_TRUE(id.ok()) << id.status();
-    EXPECT_TRUE(signal_.Await(
-        [&] {
-          std::lock_guard l(m);
-          return result.has_value();
-        },
-        std::chrono::seconds(60)));
-    std::lock_guard l(m);
-    return result.value_or(CommandResult{});
+    return p;
+  }
+  // Sends `c` and waits (up to a minute) for its result.
+  CommandResult Send(commands::Command c, const std::string& vm = "vm-1") {
+    auto p = SendAsync(std::move(c), vm);
+    EXPECT_TRUE(signal_.Await([&] { return p->Get().has_value(); }, std::chrono::seconds(60)));
+    return p->Get().value_or(CommandResult{});
   }
 
   // The events of a type, in arrival order.

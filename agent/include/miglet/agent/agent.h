@@ -125,9 +125,8 @@ class Agent {
 
   std::optional<Pending> pending_;
   uint64_t next_registration_ = 1;
-  bool runner_running_ = false;  // run.sh started and its exit not seen yet
-  bool listening_ = false;       // the runner printed "Listening for Jobs" since its last start
-  int runner_exit_code_ = 0;
+  bool runner_running_ = false;    // run.sh started and its exit not seen yet
+  bool listening_ = false;         // the runner printed "Listening for Jobs" since its last start
   bool abandoned_runner_ = false;  // the running runner belongs to a failed registration
   commands::JobInfo job_;          // the current job (status running) or the last one
   bool job_running_ = false;

@@ -57,7 +57,6 @@ class RunnerSupervisor {
   // Forgets a CancelOneShot that found nothing to cancel.
   void ClearCancel();
 
-  bool running() const;
   int restarts() const;
   // run.sh's exit code, once Stop has returned OK (before on_exit may have been called).
   int last_exit_code() const;
