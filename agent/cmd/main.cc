@@ -1,6 +1,7 @@
 // miglet: flags, config, wiring and signals. Everything else lives in tested code.
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <csignal>
 #include <iostream>
 
@@ -103,6 +104,8 @@ int Run(int argc, char** argv) {
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);
+  // SIGUSR1 is the program's own "exiting" wake-up for the signal thread below.
+  sigaddset(&sigs, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   TuneRuntimeForServing();
@@ -132,17 +135,32 @@ int Run(int argc, char** argv) {
                cfg.mode);
 
   // Signals: the first SIGTERM/SIGINT drains and shuts down gracefully; a second one exits.
-  std::thread([&agent, sigs] {
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    agent.BeginTermination(sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    sigwait(&sigs, &sig);
+  // The thread is joined before `agent` goes out of scope: once the agent has exited, main sets
+  // `exiting` and wakes it with SIGUSR1, so a late SIGTERM can never reach a destroyed agent. A
+  // SIGUSR1 from outside is ignored.
+  std::atomic<bool> exiting{false};
+  std::thread signals([&agent, &exiting, sigs] {
+    auto next = [&]() -> int {  // the next SIGTERM/SIGINT, or 0 once main is exiting
+      for (;;) {
+        int sig = 0;
+        sigwait(&sigs, &sig);
+        if (sig != SIGUSR1) return sig;
+        if (exiting.load()) return 0;
+      }
+    };
+    const int first = next();
+    if (first == 0) return;
+    agent.BeginTermination(first == SIGTERM ? "SIGTERM" : "SIGINT");
+    if (next() == 0) return;
     spdlog::warn("second signal: exiting now");
     std::_Exit(130);
-  }).detach();
+  });
 
   const int code = agent.WaitForExit();
   spdlog::info("miglet exiting with {}", code);
+  exiting.store(true);
+  pthread_kill(signals.native_handle(), SIGUSR1);
+  signals.join();
   if (metrics_server) metrics_server->Stop();
   return code;
 }
