@@ -291,8 +291,11 @@ TEST_F(AgentLifecycleTest, SigtermDuringAJobLetsItFinishThenShutsDown) {
   RegisterAndListen(/*ephemeral=*/false);
   agent_->Runner("job deploy");
   ASSERT_TRUE(signal_.Await([&] { return State() == "job_running"; }));
+  // SIGUSR1 is the agent's own wake-up for its signal thread at exit: from outside it is ignored
+  // (neither kills the agent nor stops it from handling the SIGTERM after it).
+  agent_->Kill(SIGUSR1);
   agent_->Kill(SIGTERM);
-  ASSERT_TRUE(signal_.Await([&] { return State() == "draining"; }));
+  ASSERT_TRUE(signal_.Await([&] { return State() == "draining"; })) << agent_->Log();
   EXPECT_TRUE(agent_->RunnerAlive());
   EXPECT_EQ(agent_->ExitCode(), -1);
   agent_->Runner("finish Succeeded");
