@@ -16,6 +16,7 @@
 #include "agent_stream.h"
 #include "http_api.h"
 #include "miglet/common/http.h"
+#include "miglet/common/tsan.h"
 #include "spdlog/spdlog.h"
 
 namespace miglet {
@@ -52,10 +53,13 @@ class CommandServiceImpl final : public commands::CommandService::CallbackServic
       stream->Refuse(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                   "the controller holds " + std::to_string(max_streams_) +
                                       " streams already; try again later"));
-      return stream.get();
+    } else {
+      stream->Begin();
+      on_new_(stream);
     }
-    stream->Begin();
-    on_new_(stream);
+    // gRPC calls the reactor back on its own threads, ordered after this return by its own
+    // (uninstrumented) locks: AgentStream::OnCancel acquires this edge (common/tsan.h).
+    MIGLET_TSAN_RELEASE(stream.get());
     return stream.get();
   }
 
