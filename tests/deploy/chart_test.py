@@ -207,8 +207,8 @@ def rbac_one_namespace():
 
 @case
 def leader_election_with_replicas():
-    docs = template("replicaCount=3")
-    assert one(docs, "Deployment")["spec"]["replicas"] == 3
+    docs = template("replicaCount=2")
+    assert one(docs, "Deployment")["spec"]["replicas"] == 2
     args = args_of(docs)
     assert "--leader-elect=true" in args and "--leader-election-id=mig-controller" in args, args
     role = one(docs, "Role", f"{FULL}-leader-election")
