@@ -54,7 +54,7 @@ unit: build
 	$(CTEST) -L unit
 
 integration: build
-	hack/cluster/build-tools.sh kube etcd
+	hack/cluster/build-tools.sh kube etcd helm
 	$(CTEST) -L integration
 
 # The unit and integration tiers built with AddressSanitizer and UndefinedBehaviorSanitizer
