@@ -126,6 +126,7 @@ def lint():
     assert r.returncode == 0, r.stdout + r.stderr
     r = helm("lint", "--strict", CHART, "--set", "replicaCount=2,metrics.serviceMonitor.enabled=true,"
              "metrics.prometheusRule.enabled=true,metrics.dashboard.enabled=true,github.token=t,"
+             "metrics.podMonitor.enabled=true,"
              "examplePool.enabled=true,examplePool.url=https://github.com/acme")
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -296,6 +297,21 @@ def service_monitor():
     svc = one(docs, "Service", FULL)
     assert all(svc["metadata"]["labels"].get(k) == v for k, v in sm["spec"]["selector"]["matchLabels"].items())
     assert sm["spec"]["namespaceSelector"] == {"matchNames": [NS]}
+
+
+@case
+def pod_monitor_for_agents():
+    assert "PodMonitor" not in kinds(template())
+    pm = one(template("metrics.podMonitor.enabled=true"), "PodMonitor", f"{FULL}-agents")
+    assert pm["spec"]["namespaceSelector"] == {"any": True}
+    assert pm["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    # The labels and the port name the controller gives runner pods.
+    src = open(os.path.join(REPO, "operator/src/controllers/pod_builder.cc")).read()
+    for k, v in pm["spec"]["selector"]["matchLabels"].items():
+        assert f'{{"{k}", "{v}"}}' in src, f"runner pods do not carry {k}={v} (pod_builder.cc)"
+    assert '{"name", "metrics"}' in src
+    pm = one(template("metrics.podMonitor.enabled=true", "flags.namespace=team"), "PodMonitor")
+    assert pm["spec"]["namespaceSelector"] == {"matchNames": ["team"]}
 
 
 @case
