@@ -137,6 +137,14 @@ sys.exit(1 if bad or not calls else 0)
 PY
 }
 
+# The chart's TLS switch is an environment variable (grpc.tls.enabled has no flag): the
+# controller reads it (and refuses it without the certificate flags).
+tls_env_read() {
+  ! MIG_CONTROLLER_GRPC_TLS_ENABLED=true "$CONTROLLER" --controllers=off >"$WORK/tls.out" 2>&1 &&
+  grep -q "grpc.tls.enabled needs grpc.tls.cert_file" "$WORK/tls.out"
+}
+check "mig-controller reads the chart's MIG_CONTROLLER_GRPC_TLS_ENABLED" tls_env_read
+
 if start_controller 1; then ok "mig-controller runs with the chart's args as the ServiceAccount"
 else fail "mig-controller did not start"; sed 's/^/     | /' "$WORK/controller-1.log" | tail -20; exit 1; fi
 pool_reconciled() {

@@ -334,6 +334,36 @@ def dashboard_configmap():
 
 
 @case
+def tls():
+    docs = template("tls.enabled=true", "tls.secretName=ctl-tls", "tls.clientCA=true",
+                    "examplePool.enabled=true", "examplePool.url=https://github.com/acme",
+                    "github.token=t")
+    c = container(docs)
+    for want in ("--tls-cert-file=/etc/mig-controller/tls/tls.crt",
+                 "--tls-key-file=/etc/mig-controller/tls/tls.key",
+                 "--tls-ca-file=/etc/mig-controller/tls/ca.crt"):
+        assert want in c["args"], f"{want} not in {c['args']}"
+    # grpc.tls.enabled has no flag: its variable is MIG_CONTROLLER_ + the key (config.h).
+    src = open(os.path.join(REPO, "operator/src/config.cc")).read()
+    assert '{"grpc.tls.enabled", "",' in src and '"MIG_CONTROLLER_"' in src
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env.get("MIG_CONTROLLER_GRPC_TLS_ENABLED") == "true", env
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    assert mounts.get("tls") == "/etc/mig-controller/tls", mounts
+    vols = {v["name"]: v for v in one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]}
+    assert vols["tls"]["secret"]["secretName"] == "ctl-tls"
+    pool = one(docs, "RunnerPool")
+    assert pool["spec"]["controller"] == {"caSecretRef": {"name": "ctl-tls"}}, pool["spec"]
+    # Without clientCA, no client CA; without TLS, none of it.
+    assert not any(a.startswith("--tls-ca-file") for a in
+                   args_of(template("tls.enabled=true", "tls.secretName=ctl-tls")))
+    c = container(template())
+    assert not any(a.startswith("--tls") for a in c["args"])
+    assert "MIG_CONTROLLER_GRPC_TLS_ENABLED" not in {e["name"] for e in c["env"]}
+    refused(r"tls.secretName: missing", "tls.enabled=true")
+
+
+@case
 def flags_and_overrides():
     docs = template("flags.log-level=debug", "flags.workers=8", "flags.heartbeat-timeout=90s",
                     "flags.agent-endpoint=ctl.example.com:443", "image.tag=dev",
