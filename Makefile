@@ -7,6 +7,7 @@ CTEST = ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error
 
 .PHONY: kube-tools test-kube bench-kube
 .PHONY: asan tsan fuzz fuzz-build
+.PHONY: manifests
 .PHONY: all deps build test unit integration format format-check bench bench-channel bench-agent bench-github bench-operator demo \
         cluster-tools cluster-up cluster-down cluster-smoke clean help
 
@@ -27,6 +28,7 @@ help:
 	@echo "make build         cmake + ninja into $(BUILD_DIR)/"
 	@echo "make format        clang-format the tree; format-check only checks"
 	@echo "make cluster-up | cluster-down   a local etcd + kube-apiserver + controller-manager"
+	@echo "make manifests     the chart's crds/ from deploy/crds, deploy/manifests/ from the chart"
 
 deps:
 	scripts/install-deps.sh
@@ -38,6 +40,7 @@ build: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: build format-check
+	hack/cluster/build-tools.sh helm
 	$(CTEST) -L unit
 	hack/cluster/build-tools.sh kube etcd
 	$(CTEST) -L integration
@@ -47,10 +50,11 @@ test: build format-check
 # cached) the control-plane binaries first.
 
 unit: build
+	hack/cluster/build-tools.sh helm
 	$(CTEST) -L unit
 
 integration: build
-	hack/cluster/build-tools.sh kube etcd
+	hack/cluster/build-tools.sh kube etcd helm
 	$(CTEST) -L integration
 
 # The unit and integration tiers built with AddressSanitizer and UndefinedBehaviorSanitizer
@@ -68,6 +72,7 @@ asan: deps
 	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMIGLET_WERROR=ON \
 	  -DCMAKE_CXX_FLAGS="$(SANITIZE)" -DCMAKE_EXE_LINKER_FLAGS="$(SANITIZE)"
 	cmake --build $(ASAN_DIR) -j $(JOBS)
+	hack/cluster/build-tools.sh helm
 	$(SAN_ENV) ctest --test-dir $(ASAN_DIR) --output-on-failure --no-tests=error -L unit
 	hack/cluster/build-tools.sh kube etcd
 	$(SAN_ENV) ctest --test-dir $(ASAN_DIR) --output-on-failure --no-tests=error -L integration
@@ -93,6 +98,7 @@ tsan: deps
 	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMIGLET_WERROR=ON \
 	  -DCMAKE_CXX_FLAGS="$(TSAN_CXXFLAGS)" -DCMAKE_EXE_LINKER_FLAGS="$(TSAN_FLAGS)"
 	cmake --build $(TSAN_DIR) -j $(JOBS)
+	hack/cluster/build-tools.sh helm
 	$(TSAN_ENV) ctest --test-dir $(TSAN_DIR) --output-on-failure --no-tests=error -L unit -R '$(TSAN_TESTS)'
 	hack/cluster/build-tools.sh kube etcd
 	$(TSAN_ENV) ctest --test-dir $(TSAN_DIR) --output-on-failure --no-tests=error -L integration -R '$(TSAN_TESTS)'
@@ -142,6 +148,12 @@ bench-operator: build
 
 demo: build
 	scripts/demo.sh
+
+# The chart's crds/ (copies of deploy/crds) and deploy/manifests/ (helm template of the chart);
+# tests/deploy/manifests_drift_test.sh fails when they differ from what this makes.
+manifests:
+	hack/cluster/build-tools.sh helm
+	hack/render-manifests.sh
 
 cluster-tools:
 	hack/cluster/build-tools.sh

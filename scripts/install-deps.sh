@@ -2,7 +2,7 @@
 # Installs what building and testing miglet needs. Idempotent: a package already installed is
 # not touched, and when all are there this costs a second and needs no network.
 #   Debian packages: compiler, CMake/Ninja, the C++ libraries (TOOLCHAIN.md), clang-format,
-#                    curl, prometheus (for promtool)
+#                    curl, prometheus (for promtool), python3-yaml (the deploy tests)
 #   Go tools (from the Go module proxy, into build/tools/bin): grpcurl
 #   --fuzz: clang and libFuzzer's runtime (clang, libclang-rt-14-dev) for `make fuzz` only
 # Usage: scripts/install-deps.sh [--apt-only|--go-only|--fuzz]
@@ -18,7 +18,7 @@ APT_PACKAGES=(
   libcpprest-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev
   libgtest-dev libgmock-dev libabsl-dev libssl-dev
   clang-format curl ca-certificates procps iproute2 prometheus
-  nlohmann-json3-dev openssl
+  nlohmann-json3-dev openssl python3-yaml
 )
 # Only `make fuzz` needs these (about 250 MB with LLVM); the default install stays without them.
 FUZZ_PACKAGES=(clang libclang-rt-14-dev)
