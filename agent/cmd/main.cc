@@ -9,6 +9,7 @@
 
 #include "miglet/agent/agent.h"
 #include "miglet/agent/config.h"
+#include "miglet/agent/install.h"
 #include "miglet/common/duration.h"
 #include "miglet/common/flags.h"
 #include "miglet/common/http.h"
@@ -23,7 +24,12 @@ namespace {
 constexpr char kVersion[] = "0.1.0";
 
 int Run(int argc, char** argv) {
+  // Set by the bundle's launcher (hack/images/bundle.sh); not passed on to the runner.
+  const char* bundle_env = std::getenv("MIGLET_BUNDLE_DIR");
+  const std::string bundle_dir = bundle_env ? bundle_env : "";
+  unsetenv("MIGLET_BUNDLE_DIR");
   std::string config_file;
+  std::string install_dir;
   bool check_config = false;
   std::vector<std::function<absl::Status(AgentConfig*)>> overrides;
   FlagSet flags("miglet",
@@ -32,6 +38,10 @@ int Run(int argc, char** argv) {
                 "file > defaults (MIGLET_CONTROLLER_GRPC_ENDPOINT sets controller.grpc_endpoint).");
   flags.String("config", "FILE", "YAML config file",
                [&](const std::string& v) { config_file = v; });
+  flags.String("install", "DIR",
+               "copy this self-contained miglet (its bundle: bin/, libexec/, lib/) into DIR and "
+               "exit; the pod provider's init container runs it",
+               [&](const std::string& v) { install_dir = v; });
   flags.Bool("check-config",
              "validate the config, print the effective values (secrets redacted), and exit",
              [&] { check_config = true; });
@@ -82,6 +92,14 @@ int Run(int argc, char** argv) {
   }
   if (flags.version()) {
     std::cout << "miglet " << kVersion << "\n";
+    return 0;
+  }
+  if (flags.Given("install")) {
+    if (auto st = InstallBundle(bundle_dir, install_dir); !st.ok()) {
+      std::cerr << "miglet: " << st.message() << "\n";
+      return 1;
+    }
+    std::cout << "miglet " << kVersion << " installed in " << install_dir << "\n";
     return 0;
   }
   AgentConfig cfg;
