@@ -7,7 +7,7 @@ CTEST = ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error
 
 .PHONY: kube-tools test-kube bench-kube
 .PHONY: asan tsan fuzz fuzz-build
-.PHONY: manifests
+.PHONY: manifests images images-if-docker bundle
 .PHONY: all deps build test unit integration format format-check bench bench-channel bench-agent bench-github bench-operator demo \
         cluster-tools cluster-up cluster-down cluster-smoke clean help
 
@@ -15,8 +15,8 @@ all: build
 
 help:
 	@echo "make demo          build, then run the controller and three agents on loopback"
-	@echo "make test          format check, unit and integration tests, then both again under"
-	@echo "                   ASan + UBSan with -Werror (installs deps; about 35 min cold)"
+	@echo "make test          format check, unit and integration tests, the images and their test,"
+	@echo "                   then both tiers again under ASan + UBSan with -Werror (installs deps)"
 	@echo "make unit | integration   one test tier"
 	@echo "make asan          unit and integration tiers under ASan + UBSan (build-asan/)"
 	@echo "make tsan          unit and integration tiers under TSan (build-tsan/; TSAN_TESTS=regex)"
@@ -29,6 +29,8 @@ help:
 	@echo "make format        clang-format the tree; format-check only checks"
 	@echo "make cluster-up | cluster-down   a local etcd + kube-apiserver + controller-manager"
 	@echo "make manifests     the chart's crds/ from deploy/crds, deploy/manifests/ from the chart"
+	@echo "make images        the two images (base images made locally by debootstrap first)"
+	@echo "make bundle        the agent's self-contained bundle and its VM tarball, into $(BUILD_DIR)/"
 
 deps:
 	scripts/install-deps.sh
@@ -44,7 +46,15 @@ test: build format-check
 	$(CTEST) -L unit
 	hack/cluster/build-tools.sh kube etcd
 	$(CTEST) -L integration
+	$(MAKE) images-if-docker
+	$(CTEST) -L images
 	$(MAKE) asan
+
+# make test builds the images where a Docker engine answers; images_test says why it is skipped
+# where none does.
+images-if-docker:
+	@if docker info >/dev/null 2>&1; then $(MAKE) images; \
+	else echo "images: no Docker engine answers here; not built (images_test is skipped)"; fi
 
 # The integration tier includes the kube client's tests on a real apiserver: build (or find
 # cached) the control-plane binaries first.
@@ -154,6 +164,26 @@ demo: build
 manifests:
 	hack/cluster/build-tools.sh helm
 	hack/render-manifests.sh
+
+# The two images. The Dockerfiles' FROM images are made here first (hack/images/base.sh:
+# debootstrap + docker import), since no registry answers; elsewhere they are pulled.
+VERSION := $(shell sed -n 's/^constexpr char kVersion\[\] = "\(.*\)";/\1/p' agent/cmd/main.cc)
+IMAGE_PREFIX ?= ghcr.io/miglet
+CONTROLLER_IMAGE = $(IMAGE_PREFIX)/mig-controller:$(VERSION)
+AGENT_IMAGE = $(IMAGE_PREFIX)/miglet-agent:$(VERSION)
+REVISION := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+images: deps
+	hack/images/base.sh
+	docker build -q -f Dockerfile.controller --build-arg VERSION=$(VERSION) \
+	  --build-arg REVISION=$(REVISION) -t $(CONTROLLER_IMAGE) .
+	docker build -q -f Dockerfile.agent --build-arg VERSION=$(VERSION) \
+	  --build-arg REVISION=$(REVISION) -t $(AGENT_IMAGE) .
+	@docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep '^$(IMAGE_PREFIX)/'
+
+# The agent's bundle for VMs: $(BUILD_DIR)/miglet/ and miglet-VERSION-linux-amd64.tar.gz.
+bundle: build
+	hack/images/bundle.sh $(BUILD_DIR) $(BUILD_DIR)/miglet \
+	  --tar $(BUILD_DIR)/miglet-$(VERSION)-linux-amd64.tar.gz
 
 cluster-tools:
 	hack/cluster/build-tools.sh

@@ -2,23 +2,32 @@
 # Installs what building and testing miglet needs. Idempotent: a package already installed is
 # not touched, and when all are there this costs a second and needs no network.
 #   Debian packages: compiler, CMake/Ninja, the C++ libraries (TOOLCHAIN.md), clang-format,
-#                    curl, prometheus (for promtool), python3-yaml (the deploy tests)
+#                    curl, prometheus (for promtool), python3-yaml (the deploy tests),
+#                    busybox-static (the bundle test), debootstrap (make images)
 #   Go tools (from the Go module proxy, into build/tools/bin): grpcurl
 #   --fuzz: clang and libFuzzer's runtime (clang, libclang-rt-14-dev) for `make fuzz` only
-# Usage: scripts/install-deps.sh [--apt-only|--go-only|--fuzz]
+#   --build-only: only what building the two programs needs (the images' build stage)
+# Usage: scripts/install-deps.sh [--apt-only|--go-only|--fuzz|--build-only]
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 TOOLS_BIN=${MIGLET_TOOLS_DIR:-$ROOT/build/tools}/bin
 
-APT_PACKAGES=(
-  g++ cmake ninja-build pkg-config make
+# What building mig-controller and miglet needs (the images' build stage installs only these:
+# scripts/install-deps.sh --build-only)...
+BUILD_PACKAGES=(
+  g++ cmake ninja-build pkg-config make binutils
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libcpprest-dev libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev
-  libgtest-dev libgmock-dev libabsl-dev libssl-dev
+  libabsl-dev libssl-dev nlohmann-json3-dev
+)
+# ...and what the tests, the tools and `make images` need besides.
+APT_PACKAGES=(
+  "${BUILD_PACKAGES[@]}"
+  libgtest-dev libgmock-dev
   clang-format curl ca-certificates procps iproute2 prometheus
-  nlohmann-json3-dev openssl python3-yaml
+  openssl python3-yaml busybox-static debootstrap
 )
 # Only `make fuzz` needs these (about 250 MB with LLVM); the default install stays without them.
 FUZZ_PACKAGES=(clang libclang-rt-14-dev)
@@ -70,7 +79,8 @@ go_deps() {
 case ${1:-} in
   --apt-only) apt_deps "${APT_PACKAGES[@]}" ;;
   --go-only) go_deps ;;
+  --build-only) apt_deps "${BUILD_PACKAGES[@]}" ;;
   --fuzz) apt_deps "${APT_PACKAGES[@]}" "${FUZZ_PACKAGES[@]}" ;;
   "") apt_deps "${APT_PACKAGES[@]}"; go_deps ;;
-  *) echo "usage: $0 [--apt-only|--go-only|--fuzz]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--apt-only|--go-only|--fuzz|--build-only]" >&2; exit 2 ;;
 esac

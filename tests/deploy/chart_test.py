@@ -146,7 +146,7 @@ def defaults():
     assert dep["spec"]["strategy"]["type"] == "Recreate"
     app_version = yaml.safe_load(open(os.path.join(CHART, "Chart.yaml")))["appVersion"]
     c = container(docs)
-    assert c["image"] == f"miglet/mig-controller:{app_version}", c["image"]
+    assert c["image"] == f"ghcr.io/miglet/mig-controller:{app_version}", c["image"]
     args = c["args"]
     for want in ("--controllers=on", "--grpc-port=50051", "--http-port=8080",
                  "--metrics-bind-address=:9090", "--health-probe-bind-address=:8081",
@@ -373,7 +373,7 @@ def flags_and_overrides():
                  "--agent-endpoint=ctl.example.com:443"):
         assert want in args, f"{want} not in {args}"
     assert sum(a.startswith("--agent-endpoint") for a in args) == 1, args
-    assert container(docs)["image"] == "miglet/mig-controller:dev"
+    assert container(docs)["image"] == "ghcr.io/miglet/mig-controller:dev"
     assert "ServiceAccount" not in kinds(docs)
     assert one(docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "ops"
     assert one(docs, "ClusterRoleBinding")["subjects"][0]["name"] == "ops"

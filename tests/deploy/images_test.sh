@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The two images `make images` built (ghcr.io/miglet/{mig-controller,miglet-agent}:VERSION):
+# both run --help and --version as their numeric non-root user, the controller also with a
+# read-only root filesystem, no capabilities and no privilege escalation (as the chart runs it);
+# both carry their OCI labels. The agent image's /opt/miglet is shown doing its three jobs:
+#   (a) the pod provider's init container, `miglet --install /miglet` into a volume, whose copy
+#       then runs in a root that holds busybox-static and nothing else;
+#   (b) a runner image of one's own made with `COPY --from=` the agent image, here FROM scratch;
+#   (c) the VM tarball is bundle_test's.
+# Where no Docker engine answers, says it is skipped and why (exit 77).
+# Usage: images_test.sh <repo> [IMAGE_PREFIX]
+set -uo pipefail
+REPO=$1 PREFIX=${2:-ghcr.io/miglet}
+skip() { echo "SKIPPED: $*"; exit 77; }
+command -v docker >/dev/null || skip "no docker command"
+docker info >/dev/null 2>&1 || skip "no Docker engine answers (docker info: $(docker info 2>&1 | tail -1))"
+VERSION=$(sed -n 's/^constexpr char kVersion\[\] = "\(.*\)";/\1/p' "$REPO/agent/cmd/main.cc")
+CONTROLLER=$PREFIX/mig-controller:$VERSION AGENT=$PREFIX/miglet-agent:$VERSION
+for i in "$CONTROLLER" "$AGENT"; do
+  docker image inspect "$i" >/dev/null 2>&1 || { echo "FAIL no image $i (make images builds it)"; exit 1; }
+done
+
+WORK=$(mktemp -d)
+mounts=() containers=() images=()
+cleanup() {
+  for m in "${mounts[@]}"; do umount "$m" 2>/dev/null; done
+  for c in "${containers[@]}"; do docker rm -f "$c" >/dev/null 2>&1; done
+  for i in "${images[@]}"; do docker rmi -f "$i" >/dev/null 2>&1; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+failed=0
+ok() { echo "ok   $*"; }
+fail() { echo "FAIL $*"; failed=1; }
+check() {  # check NAME WANT-SUBSTRING COMMAND...   (the command must exit 0)
+  local name=$1 want=$2 out; shift 2
+  if out=$("$@" 2>&1) && [[ $out == *"$want"* ]]; then ok "$name"; else fail "$name: $out"; fi
+}
+inspect() { docker image inspect -f "$2" "$1"; }
+
+HARDENED=(--read-only --user 65532:65532 --cap-drop ALL --security-opt no-new-privileges)
+check "controller --version" "mig-controller $VERSION" docker run --rm "${HARDENED[@]}" "$CONTROLLER" --version
+check "controller --help (read-only root, no capabilities)" "--leader-elect" \
+  docker run --rm "${HARDENED[@]}" "$CONTROLLER" --help
+check "agent --version" "miglet $VERSION" docker run --rm "${HARDENED[@]}" "$AGENT" --version
+check "agent --help" "--install=DIR" docker run --rm "${HARDENED[@]}" "$AGENT" --help
+
+for i in "$CONTROLLER" "$AGENT"; do
+  user=$(inspect "$i" '{{.Config.User}}')
+  [[ $user == 65532:65532 ]] && ok "$i runs as 65532:65532" || fail "$i user: '$user'"
+  entry=$(inspect "$i" '{{json .Config.Entrypoint}}')
+  [[ $entry == '["/'* ]] && ok "$i entrypoint needs no shell: $entry" || fail "$i entrypoint: $entry"
+  for l in title description version revision; do
+    v=$(inspect "$i" "{{index .Config.Labels \"org.opencontainers.image.$l\"}}")
+    [[ -n $v ]] || fail "$i has no label org.opencontainers.image.$l"
+  done
+  v=$(inspect "$i" '{{index .Config.Labels "org.opencontainers.image.version"}}')
+  [[ $v == "$VERSION" ]] && ok "$i labels (version $v)" || fail "$i version label: $v"
+done
+# No compiler or build tool in either image.
+for i in "$CONTROLLER" "$AGENT"; do
+  c=$(docker create "$i") && containers+=("$c")
+  docker export "$c" | tar -t >"$WORK/files"
+  if grep -qE '^(usr/bin/(g\+\+|gcc|cc|cmake|ninja|make)|usr/include/grpcpp/)' "$WORK/files"; then
+    fail "$i holds build tools: $(grep -E '^usr/bin/(g\+\+|gcc|cmake|ninja|make)' "$WORK/files" | head -3)"
+  else
+    ok "$i holds no compiler, cmake, ninja, make or headers"
+  fi
+done
+
+# (a) The init container: --install into a volume, then the copy runs in a bare root.
+if [[ $(id -u) -eq 0 && -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1; then
+  R=$WORK/root
+  mkdir -p "$R/bin" "$R/proc" "$R/miglet"
+  cp /bin/busybox "$R/bin/busybox"
+  chown 65532:65532 "$R/miglet"
+  check "agent image: miglet --install /miglet into a volume" "installed in /miglet" \
+    docker run --rm "${HARDENED[@]}" -v "$R/miglet:/miglet" "$AGENT" --install /miglet
+  mount -t proc proc "$R/proc" && mounts+=("$R/proc")
+  check "the installed copy runs where only busybox is" "miglet $VERSION" \
+    chroot "$R" /bin/busybox env -i /miglet/bin/miglet --version
+else
+  echo "SKIPPED (a) in a bare root: needs root and busybox-static"
+fi
+
+# (b) A runner image of one's own: FROM scratch, busybox, and COPY --from= the agent image.
+mkdir -p "$WORK/ctx"
+cp /bin/busybox "$WORK/ctx/busybox" 2>/dev/null || true
+if [[ -f $WORK/ctx/busybox ]]; then
+  cat >"$WORK/ctx/Dockerfile" <<DOCKERFILE
+FROM scratch
+COPY busybox /bin/busybox
+COPY --from=$AGENT /opt/miglet /opt/miglet
+ENTRYPOINT ["/opt/miglet/bin/miglet"]
+DOCKERFILE
+  tag=miglet-images-test-runner:$$
+  if docker build -q -t "$tag" "$WORK/ctx" >/dev/null 2>"$WORK/err"; then
+    images+=("$tag")
+    check "COPY --from= the agent image into a FROM scratch runner image runs" "miglet $VERSION" \
+      docker run --rm "$tag" --version
+  else
+    fail "docker build of a COPY --from runner image: $(tail -3 "$WORK/err")"
+  fi
+fi
+exit $failed
