@@ -5,8 +5,11 @@ Starts mig-controller and one miglet (with the fake runner) on loopback, then me
   - start -> connected: from spawning miglet to the controller listing it as connected
     (polled every 2 ms over the HTTP API), over --runs fresh agent starts;
   - RSS idle (connected, runner registered and listening) and during a job;
+  - the idle memory split: PSS (shared pages divided among the processes that map them),
+    anonymous (heap and stacks: miglet's own), and RSS of the shared libraries' mappings;
   - CPU per hour idle, from /proc/<pid>/stat over --idle-seconds with 15 s heartbeats.
-Usage: agent_bench.py BUILD_DIR [--runs 10] [--idle-seconds 60]
+--agent runs another miglet, e.g. the bundle's bin/miglet (its own loader and libraries).
+Usage: agent_bench.py BUILD_DIR [--runs 10] [--idle-seconds 60] [--agent PATH]
 """
 import argparse
 import json
@@ -41,12 +44,35 @@ def proc_stats(pid):
     return cpu, rss
 
 
+def memory(pid):
+    """KiB: Pss and Anonymous from smaps_rollup; Rss of shared-library mappings from smaps."""
+    m = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("Rss", "Pss", "Anonymous"):
+                m[k] = int(v.split()[0])
+    libs, current = 0, None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+                current = head[5] if len(head) > 5 else ""
+            elif head[0] == "Rss:" and current and (".so" in os.path.basename(current)
+                                                    or current.endswith("/ld.so")):
+                libs += int(head[1])
+    m["Libs"] = libs
+    return m
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--idle-seconds", type=int, default=60)
+    ap.add_argument("--agent", help="the miglet to run (default BUILD/agent/miglet)")
     args = ap.parse_args()
+    agent = args.agent or f"{args.build}/agent/miglet"
     work = tempfile.mkdtemp(prefix="agent-bench-")
     info = os.path.join(work, "ports.json")
     ctl = subprocess.Popen([f"{args.build}/operator/mig-controller", "--bind-address=127.0.0.1",
@@ -63,7 +89,7 @@ def main():
             for f in ("config.sh", "run.sh"):
                 shutil.copy(os.path.join(ROOT, "tests/fake-runner", f), runner_dir)
             return subprocess.Popen(
-                [f"{args.build}/agent/miglet", f"--vm-id={vm}", "--pool-id=bench",
+                [agent, f"--vm-id={vm}", "--pool-id=bench",
                  f"--controller-grpc=127.0.0.1:{ports['grpc_port']}", f"--runner-dir={runner_dir}",
                  "--metrics-listen=127.0.0.1:0", "--log-level=warn",
                  f"--heartbeat-interval={interval}"],
@@ -97,6 +123,7 @@ def main():
         assert reg.get("success"), reg
         time.sleep(1)
         _, rss_idle = proc_stats(p.pid)
+        mem = memory(p.pid)
         cpu0, _ = proc_stats(p.pid)
         t0 = time.monotonic()
         time.sleep(args.idle_seconds)
@@ -111,11 +138,14 @@ def main():
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=60)
 
+        print(f"# agent_bench: {agent}")
         print(f"# agent_bench: {os.cpu_count()} cores, {args.runs} starts, idle window "
               f"{args.idle_seconds}s, heartbeat 15s, fake runner")
         print(f"start->connected ms: median {statistics.median(times):.1f}  "
               f"min {min(times):.1f}  max {max(times):.1f}")
         print(f"RSS idle (runner listening): {rss_idle / 1024:.1f} MiB")
+        print(f"  of it: PSS {mem['Pss'] / 1024:.1f} MiB, anonymous {mem['Anonymous'] / 1024:.1f} MiB, "
+              f"shared libraries {mem['Libs'] / 1024:.1f} MiB")
         print(f"RSS during a job:            {rss_job / 1024:.1f} MiB")
         print(f"CPU idle: {cpu_per_hour:.2f} CPU-seconds per hour")
     finally:
