@@ -2,7 +2,9 @@
 # The two images `make images` built (ghcr.io/miglet/{mig-controller,miglet-agent}:VERSION):
 # both run --help and --version as their numeric non-root user, the controller also with a
 # read-only root filesystem, no capabilities and no privilege escalation (as the chart runs it);
-# both carry their OCI labels. The agent image's /opt/miglet is shown doing its three jobs:
+# both carry their OCI labels and no build tools. The two run together on a Docker network of
+# their own (the agent connects to the controller by name; /readyz and /metrics say so). The
+# agent image's /opt/miglet is shown doing its three jobs:
 #   (a) the pod provider's init container, `miglet --install /miglet` into a volume, whose copy
 #       then runs in a root that holds busybox-static and nothing else;
 #   (b) a runner image of one's own made with `COPY --from=` the agent image, here FROM scratch;
@@ -21,11 +23,12 @@ for i in "$CONTROLLER" "$AGENT"; do
 done
 
 WORK=$(mktemp -d)
-mounts=() containers=() images=()
+mounts=() containers=() images=() networks=()
 cleanup() {
   for m in "${mounts[@]}"; do umount "$m" 2>/dev/null; done
   for c in "${containers[@]}"; do docker rm -f "$c" >/dev/null 2>&1; done
   for i in "${images[@]}"; do docker rmi -f "$i" >/dev/null 2>&1; done
+  for n in "${networks[@]}"; do docker network rm "$n" >/dev/null 2>&1; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -67,6 +70,34 @@ for i in "$CONTROLLER" "$AGENT"; do
     ok "$i holds no compiler, cmake, ninja, make or headers"
   fi
 done
+
+# The two images working together on a network of their own, hardened as the chart runs them:
+# the agent dials the controller by its container name, and the controller's HTTP API lists it
+# connected; the agent's /metrics says so too.
+await() {  # await SECONDS COMMAND...: until the command succeeds, or false after SECONDS
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do ((SECONDS < deadline)) || return 1; sleep 0.2; done
+}
+ip_of() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1"; }
+net=miglet-images-test-$$
+docker network create "$net" >/dev/null && networks+=("$net")
+ctl=miglet-images-test-controller-$$ agent=miglet-images-test-agent-$$
+docker run -d --name "$ctl" --network "$net" "${HARDENED[@]}" "$CONTROLLER" \
+  --bind-address=0.0.0.0 --grpc-port=50051 --http-port=8080 --metrics-port=9090 >/dev/null &&
+  containers+=("$ctl")
+docker run -d --name "$agent" --network "$net" "${HARDENED[@]}" "$AGENT" --vm-id=image-vm \
+  --pool-id=images --controller-grpc="$ctl:50051" --runner-dir=/tmp \
+  --metrics-listen=0.0.0.0:9102 >/dev/null && containers+=("$agent")
+connected() { curl -sf "http://$(ip_of "$ctl"):8080/api/v1/vms/image-vm" | grep -q '"connected":true'; }
+if await 60 connected; then
+  ok "the agent image's miglet connects to the controller image's mig-controller by name"
+else
+  fail "no connected agent: controller log: $(docker logs "$ctl" 2>&1 | tail -5) agent log: $(docker logs "$agent" 2>&1 | tail -5)"
+fi
+stream_up() { curl -sf "http://$(ip_of "$agent"):9102/metrics" | grep -q '^miglet_stream_connected 1'; }
+await 30 stream_up && ok "the agent's /metrics: miglet_stream_connected 1" || fail "agent /metrics"
+ready() { curl -sf "http://$(ip_of "$ctl"):8081/readyz"; }
+await 30 ready && ok "the controller's /readyz answers 200" || fail "controller /readyz: $(curl -s "http://$(ip_of "$ctl"):8081/readyz")"
 
 # (a) The init container: --install into a volume, then the copy runs in a bare root.
 if [[ $(id -u) -eq 0 && -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1; then
