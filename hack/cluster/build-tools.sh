@@ -4,10 +4,12 @@
 #   kube  -> kube-apiserver, kube-controller-manager   (k8s.io/kubernetes)
 #   etcd  -> etcd, etcdctl                              (go.etcd.io/etcd/{server,etcdctl}/v3)
 #   helm  -> helm                                       (helm.sh/helm/v3)
+#   node  -> kubelet, kube-scheduler, kube-proxy        (k8s.io/kubernetes, as kube; only
+#            when named: the one-node cluster of design/local-cluster.md)
 # into <repo>/build/tools/bin. A group whose stamp matches its go.mod, go.sum, this
 # recipe and the Go version is skipped, so a second run takes a second or two.
 #
-# Usage: hack/cluster/build-tools.sh [--force] [kube] [etcd] [helm]   (default: all)
+# Usage: hack/cluster/build-tools.sh [--force] [kube] [etcd] [helm] [node]   (default: kube etcd helm)
 # Env:   MIGLET_TOOLS_DIR   output dir (default <repo>/build/tools; binaries in bin/)
 #        MIGLET_TOOLS_JOBS  go build -p (default: number of cores)
 #        MIGLET_TOOLS_NICE  nice level for the compiler (default 0)
@@ -36,8 +38,8 @@ groups=()
 for arg in "$@"; do
   case $arg in
     --force) force=1 ;;
-    kube|etcd|helm) groups+=("$arg") ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    kube|etcd|helm|node) groups+=("$arg") ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "build-tools: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -59,6 +61,7 @@ binaries_of() {
     kube) echo kube-apiserver kube-controller-manager ;;
     etcd) echo etcd etcdctl ;;
     helm) echo helm ;;
+    node) echo kubelet kube-scheduler kube-proxy ;;
   esac
 }
 
@@ -78,18 +81,28 @@ gobuild() {
   nice -n "$NICE" "$GO" build -p "$JOBS" "$@"
 }
 
-build_kube() {
+# What hack/lib/version.sh sets for a release build, so `kubectl version` and the binaries'
+# /version report the real version instead of v0.0.0-master.
+kube_ldflags() {
   local v minor ld pkg
   v=$(mod_version k8s.io/kubernetes)
   minor=${v#v1.}; minor=${minor%%.*}
-  # What hack/lib/version.sh sets for a release build, so `kubectl version` and the
-  # apiserver's /version report the real version instead of v0.0.0-master.
   ld="-s -w"
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
   done
-  gobuild -ldflags "$ld" -o "$1/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
-  echo "k8s.io/kubernetes $v"
+  echo "$ld"
+}
+
+build_kube() {
+  gobuild -ldflags "$(kube_ldflags)" -o "$1/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
+  echo "k8s.io/kubernetes $(mod_version k8s.io/kubernetes)"
+}
+
+build_node() {
+  gobuild -ldflags "$(kube_ldflags)" -o "$1/" k8s.io/kubernetes/cmd/kubelet \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-proxy
+  echo "k8s.io/kubernetes $(mod_version k8s.io/kubernetes)"
 }
 
 build_etcd() {
