@@ -39,24 +39,24 @@ def helm(*args):
     return subprocess.run([HELM, *args], capture_output=True, text=True)
 
 
-def template(*sets, files=()):
+def render(sets, files):
+    """helm template of the chart with these --set values and -f files."""
     args = ["template", REL, CHART, "--namespace", NS]
     for s in sets:
         args += ["--set", s]
     for f in files:
         args += ["-f", f]
-    r = helm(*args)
+    return helm(*args)
+
+
+def template(*sets, files=()):
+    r = render(sets, files)
     assert r.returncode == 0, f"helm template {' '.join(sets)} failed:\n{r.stderr}"
     return [d for d in yaml.safe_load_all(r.stdout) if d]
 
 
 def refused(want, *sets, files=()):
-    args = ["template", REL, CHART, "--namespace", NS]
-    for s in sets:
-        args += ["--set", s]
-    for f in files:
-        args += ["-f", f]
-    r = helm(*args)
+    r = render(sets, files)
     assert r.returncode != 0, f"helm template {' '.join(sets)} rendered; it must fail"
     assert re.search(want, r.stderr), f"no /{want}/ in helm's message:\n{r.stderr}"
 

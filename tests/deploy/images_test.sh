@@ -13,14 +13,7 @@
 # Usage: images_test.sh <repo> [IMAGE_PREFIX]
 set -uo pipefail
 REPO=$1 PREFIX=${2:-ghcr.io/miglet}
-skip() { echo "SKIPPED: $*"; exit 77; }
-command -v docker >/dev/null || skip "no docker command"
-docker info >/dev/null 2>&1 || skip "no Docker engine answers (docker info: $(docker info 2>&1 | tail -1))"
-VERSION=$(sed -n 's/^constexpr char kVersion\[\] = "\(.*\)";/\1/p' "$REPO/agent/cmd/main.cc")
-CONTROLLER=$PREFIX/mig-controller:$VERSION AGENT=$PREFIX/miglet-agent:$VERSION
-for i in "$CONTROLLER" "$AGENT"; do
-  docker image inspect "$i" >/dev/null 2>&1 || { echo "FAIL no image $i (make images builds it)"; exit 1; }
-done
+source "$REPO/tests/e2e/images_lib.sh"
 
 WORK=$(mktemp -d)
 mounts=() containers=() images=() networks=()
@@ -32,16 +25,12 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-failed=0
-ok() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; failed=1; }
 check() {  # check NAME WANT-SUBSTRING COMMAND...   (the command must exit 0)
   local name=$1 want=$2 out; shift 2
   if out=$("$@" 2>&1) && [[ $out == *"$want"* ]]; then ok "$name"; else fail "$name: $out"; fi
 }
 inspect() { docker image inspect -f "$2" "$1"; }
 
-HARDENED=(--read-only --user 65532:65532 --cap-drop ALL --security-opt no-new-privileges)
 check "controller --version" "mig-controller $VERSION" docker run --rm "${HARDENED[@]}" "$CONTROLLER" --version
 check "controller --help (read-only root, no capabilities)" "--leader-elect" \
   docker run --rm "${HARDENED[@]}" "$CONTROLLER" --help
@@ -74,11 +63,6 @@ done
 # The two images working together on a network of their own, hardened as the chart runs them:
 # the agent dials the controller by its container name, and the controller's HTTP API lists it
 # connected; the agent's /metrics says so too.
-await() {  # await SECONDS COMMAND...: until the command succeeds, or false after SECONDS
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do ((SECONDS < deadline)) || return 1; sleep 0.2; done
-}
-ip_of() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1"; }
 net=miglet-images-test-$$
 docker network create "$net" >/dev/null && networks+=("$net")
 ctl=miglet-images-test-controller-$$ agent=miglet-images-test-agent-$$

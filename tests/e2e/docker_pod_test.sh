@@ -14,14 +14,7 @@
 # Usage: docker_pod_test.sh <repo> [IMAGE_PREFIX]
 set -uo pipefail
 REPO=$1 PREFIX=${2:-ghcr.io/miglet}
-skip() { echo "SKIPPED: $*"; exit 77; }
-command -v docker >/dev/null || skip "no docker command"
-docker info >/dev/null 2>&1 || skip "no Docker engine answers"
-VERSION=$(sed -n 's/^constexpr char kVersion\[\] = "\(.*\)";/\1/p' "$REPO/agent/cmd/main.cc")
-CONTROLLER=$PREFIX/mig-controller:$VERSION AGENT=$PREFIX/miglet-agent:$VERSION
-for i in "$CONTROLLER" "$AGENT"; do
-  docker image inspect "$i" >/dev/null 2>&1 || { echo "FAIL no image $i (make images builds it)"; exit 1; }
-done
+source "$REPO/tests/e2e/images_lib.sh"
 
 WORK=$(mktemp -d)
 id=$$
@@ -38,21 +31,13 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-failed=0
-ok() { echo "ok   $*"; }
-fail() { echo "FAIL $*"; failed=1; }
-await() {  # await SECONDS COMMAND...: until the command succeeds, or false after SECONDS
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do ((SECONDS < deadline)) || return 1; sleep 0.2; done
-}
-HARDENED=(--read-only --cap-drop ALL --security-opt no-new-privileges)
 
 docker build -q -f "$REPO/tests/e2e/runner-image/Dockerfile" -t "$RUNNER" "$REPO" >/dev/null 2>"$WORK/err" ||
   { echo "FAIL building the runner image: $(tail -5 "$WORK/err")"; exit 1; }
 docker network create "$net" >/dev/null || exit 1
-docker run -d --name "$ctl" --network "$net" --user 65532:65532 "${HARDENED[@]}" "$CONTROLLER" \
+docker run -d --name "$ctl" --network "$net" "${HARDENED[@]}" "$CONTROLLER" \
   --bind-address=0.0.0.0 --grpc-port=50051 --http-port=8080 --metrics-port=9090 >/dev/null || exit 1
-api=http://$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$ctl"):8080/api/v1/vms/pod-1
+api=http://$(ip_of "$ctl"):8080/api/v1/vms/pod-1
 vm() {  # vm PYTHON-EXPR: the expression over the controller's view of pod-1 (d)
   curl -sf "$api" | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"
 }
@@ -60,7 +45,7 @@ is() { [[ $(vm "$1") == "$2" ]]; }
 
 # The init container.
 mkdir -m 0777 "$WORK/miglet"
-if out=$(docker run --rm --user 65532:65532 "${HARDENED[@]}" -v "$WORK/miglet:/miglet" "$AGENT" \
+if out=$(docker run --rm "${HARDENED[@]}" -v "$WORK/miglet:/miglet" "$AGENT" \
   --install /miglet 2>&1); then
   ok "init container: $out"
 else
