@@ -6,10 +6,13 @@
 #   helm  -> helm                                       (helm.sh/helm/v3)
 #   node  -> kubelet, kube-scheduler, kube-proxy        (k8s.io/kubernetes, as kube; only
 #            when named: the one-node cluster of design/local-cluster.md)
+#   crictl -> crictl                                    (sigs.k8s.io/cri-tools; only when named)
+#   coredns -> coredns                                  (github.com/coredns/coredns; only when named)
 # into <repo>/build/tools/bin. A group whose stamp matches its go.mod, go.sum, this
 # recipe and the Go version is skipped, so a second run takes a second or two.
 #
-# Usage: hack/cluster/build-tools.sh [--force] [kube] [etcd] [helm] [node]   (default: kube etcd helm)
+# Usage: hack/cluster/build-tools.sh [--force] [kube] [etcd] [helm] [node] [crictl] [coredns]
+#        (default: kube etcd helm)
 # Env:   MIGLET_TOOLS_DIR   output dir (default <repo>/build/tools; binaries in bin/)
 #        MIGLET_TOOLS_JOBS  go build -p (default: number of cores)
 #        MIGLET_TOOLS_NICE  nice level for the compiler (default 0)
@@ -38,8 +41,8 @@ groups=()
 for arg in "$@"; do
   case $arg in
     --force) force=1 ;;
-    kube|etcd|helm|node) groups+=("$arg") ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    kube|etcd|helm|node|crictl|coredns) groups+=("$arg") ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "build-tools: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -62,6 +65,8 @@ binaries_of() {
     etcd) echo etcd etcdctl ;;
     helm) echo helm ;;
     node) echo kubelet kube-scheduler kube-proxy ;;
+    crictl) echo crictl ;;
+    coredns) echo coredns ;;
   esac
 }
 
@@ -103,6 +108,19 @@ build_node() {
   gobuild -ldflags "$(kube_ldflags)" -o "$1/" k8s.io/kubernetes/cmd/kubelet \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-proxy
   echo "k8s.io/kubernetes $(mod_version k8s.io/kubernetes)"
+}
+
+build_crictl() {
+  local v
+  v=$(mod_version sigs.k8s.io/cri-tools)
+  gobuild -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$v" -o "$1/crictl" \
+    sigs.k8s.io/cri-tools/cmd/crictl
+  echo "sigs.k8s.io/cri-tools $v"
+}
+
+build_coredns() {
+  gobuild -ldflags "-s -w" -o "$1/coredns" github.com/coredns/coredns
+  echo "github.com/coredns/coredns $(mod_version github.com/coredns/coredns)"
 }
 
 build_etcd() {
