@@ -3,7 +3,8 @@
 # not touched, and when all are there this costs a second and needs no network.
 #   Debian packages: compiler, CMake/Ninja, the C++ libraries (TOOLCHAIN.md), clang-format,
 #                    curl, prometheus (for promtool), python3-yaml (the deploy tests),
-#                    busybox-static (the bundle test), debootstrap (make images)
+#                    busybox-static (the bundle test), debootstrap (make images),
+#                    the one-node cluster's containerd, runc, CNI plugins, nftables, iptables
 #   Go tools (from the Go module proxy, into build/tools/bin): grpcurl
 #   --fuzz: clang and libFuzzer's runtime (clang, libclang-rt-14-dev) for `make fuzz` only
 #   --build-only: only what building the two programs needs (the images' build stage)
@@ -28,6 +29,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev
   clang-format curl ca-certificates procps iproute2 prometheus
   openssl python3-yaml busybox-static debootstrap
+  containerd runc containernetworking-plugins nftables iptables
 )
 # Only `make fuzz` needs these (about 250 MB with LLVM); the default install stays without them.
 FUZZ_PACKAGES=(clang libclang-rt-14-dev)

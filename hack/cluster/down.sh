@@ -2,7 +2,10 @@
 # Stops the control plane started by up.sh (by pid: TERM, up to MIGLET_CLUSTER_STOP_WAIT
 # seconds, then KILL) and deletes its state dir, unless --keep (or MIGLET_CLUSTER_KEEP=1)
 # is given, which keeps certs, etcd data and logs for the next up.sh or for reading.
-# Only a dir up.sh made (it holds .miglet-cluster) is ever deleted.
+# Only a dir up.sh made (it holds .miglet-cluster) is ever deleted. A one-node cluster
+# (up.sh --node) is taken down around it: node.sh down (kubelet, pods, containerd, mounts,
+# cgroups) first, node.sh net-down (bridge, rules, sysctls, host paths) after the apiserver
+# stopped; the node's state (images in its containerd) is kept with --keep like the rest.
 #
 # Usage: hack/cluster/down.sh [--keep]
 # Env:   MIGLET_CLUSTER_DIR (default <repo>/build/cluster), MIGLET_CLUSTER_KEEP,
@@ -15,7 +18,7 @@ keep=${MIGLET_CLUSTER_KEEP:-0}
 for arg in "$@"; do
   case $arg in
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "down: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -33,6 +36,10 @@ if [[ ! -d $CLUSTER_DIR ]]; then
   echo "down: nothing at $CLUSTER_DIR"
   exit 0
 fi
+
+node=0
+[[ -f $NODE_MARKER ]] && node=1
+((node)) && "$MIGLET_CLUSTER_HACK/node.sh" down
 
 for c in "${COMPONENTS[@]}"; do
   if ! pid=$(running_pid "$c"); then
@@ -52,6 +59,8 @@ for c in "${COMPONENTS[@]}"; do
   rm -f "$(pid_file "$c")"
   echo "down: stopped $c (pid $pid)"
 done
+
+((node)) && "$MIGLET_CLUSTER_HACK/node.sh" net-down
 
 if ((keep)); then
   echo "down: kept $CLUSTER_DIR"

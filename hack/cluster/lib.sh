@@ -27,3 +27,18 @@ running_pid() {
   [[ ${exe##*/} == "$1" || ${exe##*/} == "$1 (deleted)" ]] || return 1
   echo "$pid"
 }
+
+# The one-node cluster (up.sh --node; node.sh): fixed names and addresses, all inside
+# 10.244.0.0/16 on the node's own bridge (design/local-cluster.md). One per machine.
+NODE_NAME=miglet-node
+NODE_BRIDGE=miglet0
+NODE_IP=10.244.0.1
+NODE_POD_CIDR=10.244.0.0/24
+NODE_CLUSTER_CIDR=10.244.0.0/16
+NODE_SERVICE_CIDR=10.244.128.0/24
+NODE_SERVICE_IP=10.244.128.1
+NODE_DNS_IP=10.244.128.10
+# Images the node makes for itself (never pulled).
+NODE_IMAGE_PREFIX=localhost/miglet-cluster
+# Present when up.sh ran with --node: down.sh then takes the node down too.
+NODE_MARKER=$CLUSTER_DIR/.miglet-node

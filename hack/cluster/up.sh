@@ -14,16 +14,42 @@
 #      MIGLET_CLUSTER_SKIP_BUILD=1  do not run build-tools.sh first
 #      MIGLET_APISERVER_PORT, MIGLET_ETCD_PORT, MIGLET_ETCD_PEER_PORT, MIGLET_KCM_PORT
 #                               fixed ports instead of free ones picked at random
-#      MIGLET_ETCD_ARGS, MIGLET_APISERVER_ARGS, MIGLET_KCM_ARGS
+#      MIGLET_ETCD_ARGS, MIGLET_APISERVER_ARGS, MIGLET_KCM_ARGS, MIGLET_KUBELET_ARGS
 #                               extra flags (word-split), e.g. --etcd-compaction-interval=0
+#
+# --node (or MIGLET_CLUSTER_NODE=1): a one-node cluster (make cluster-up): the node's bridge
+# first (node.sh net-up), the apiserver on the node's address 10.244.0.1 (not 127.0.0.1) with
+# Services in 10.244.128.0/24, then containerd, kubelet, kube-scheduler, kube-proxy and CoreDNS
+# (node.sh up). Needs root, a Docker engine (to make the node's images) and build-tools.sh
+# node crictl coredns (run here unless MIGLET_CLUSTER_SKIP_BUILD=1).
 set -euo pipefail
 shopt -s inherit_errexit
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+node=${MIGLET_CLUSTER_NODE:-0}
+for arg in "$@"; do
+  case $arg in
+    --node) node=1 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    *) echo "up: unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
 TIMEOUT=${MIGLET_CLUSTER_TIMEOUT:-90}
-SERVICE_CIDR=10.0.0.0/24
-SERVICE_IP=10.0.0.1
+if ((node)); then
+  BIND=$NODE_IP
+  SERVICE_CIDR=$NODE_SERVICE_CIDR
+  SERVICE_IP=$NODE_SERVICE_IP
+  # The kubernetes Service's endpoint is the advertised address: it must be a real one.
+  RECONCILER=lease
+else
+  BIND=127.0.0.1
+  SERVICE_CIDR=10.0.0.0/24
+  SERVICE_IP=10.0.0.1
+  # With lease the apiserver keeps logging that Endpoints may not hold a loopback address.
+  RECONCILER=none
+fi
 PKI=$CLUSTER_DIR/pki
 LOGS=$CLUSTER_DIR/logs
 
@@ -32,7 +58,11 @@ t0=$SECONDS
 die() { echo "up: ERROR: $*" >&2; exit 1; }
 
 if [[ ${MIGLET_CLUSTER_SKIP_BUILD:-0} != 1 ]]; then
-  "$MIGLET_CLUSTER_HACK/build-tools.sh" kube etcd
+  if ((node)); then
+    "$MIGLET_CLUSTER_HACK/build-tools.sh" kube etcd node crictl coredns
+  else
+    "$MIGLET_CLUSTER_HACK/build-tools.sh" kube etcd
+  fi
 fi
 for b in etcd kube-apiserver kube-controller-manager; do
   [[ -x $MIGLET_TOOLS_BIN/$b ]] || die "$MIGLET_TOOLS_BIN/$b missing: run hack/cluster/build-tools.sh"
@@ -43,6 +73,12 @@ command -v curl >/dev/null || die "curl is needed (apt-get install -y curl)"
 mkdir -p "$CLUSTER_DIR"/{pki,logs,run,etcd}
 chmod 700 "$CLUSTER_DIR/etcd" "$PKI"
 touch "$MARKER"
+if ((node)); then
+  [[ $(id -u) == 0 ]] || die "--node needs root (a bridge, containerd, the kubelet)"
+  touch "$NODE_MARKER"
+  # The bridge holds the address the apiserver binds: it comes first.
+  "$MIGLET_CLUSTER_HACK/node.sh" net-up
+fi
 
 # ---------------------------------------------------------------- ports
 port_busy() {
@@ -70,13 +106,14 @@ for c in "${COMPONENTS[@]}"; do running_pid "$c" >/dev/null && any_running=1; do
 # Keep the saved ports while any component runs (they are bound to them) or while they
 # are still free (a kept etcd data dir remembers its peer URL); otherwise pick new ones.
 declare -A want=([MIGLET_ETCD_PORT]=${MIGLET_ETCD_PORT:-} [MIGLET_ETCD_PEER_PORT]=${MIGLET_ETCD_PEER_PORT:-}
-                 [MIGLET_APISERVER_PORT]=${MIGLET_APISERVER_PORT:-} [MIGLET_KCM_PORT]=${MIGLET_KCM_PORT:-})
+                 [MIGLET_APISERVER_PORT]=${MIGLET_APISERVER_PORT:-} [MIGLET_KCM_PORT]=${MIGLET_KCM_PORT:-}
+                 [MIGLET_SCHEDULER_PORT]=${MIGLET_SCHEDULER_PORT:-})
 declare -A saved=()
 if [[ -f $PORTS_FILE ]]; then
   while IFS='=' read -r k v; do [[ -n $k ]] && saved[$k]=$v; done < "$PORTS_FILE"
 fi
 taken=()
-for k in MIGLET_ETCD_PORT MIGLET_ETCD_PEER_PORT MIGLET_APISERVER_PORT MIGLET_KCM_PORT; do
+for k in MIGLET_ETCD_PORT MIGLET_ETCD_PEER_PORT MIGLET_APISERVER_PORT MIGLET_KCM_PORT MIGLET_SCHEDULER_PORT; do
   if [[ -n ${want[$k]} ]]; then
     :
   elif [[ -n ${saved[$k]:-} ]] && { ((any_running)) || ! port_busy "${saved[$k]}"; }; then
@@ -95,6 +132,7 @@ KCM_PORT=${want[MIGLET_KCM_PORT]}
   echo "MIGLET_ETCD_PEER_PORT=$ETCD_PEER_PORT"
   echo "MIGLET_APISERVER_PORT=$API_PORT"
   echo "MIGLET_KCM_PORT=$KCM_PORT"
+  echo "MIGLET_SCHEDULER_PORT=${want[MIGLET_SCHEDULER_PORT]}"
 } > "$PORTS_FILE"
 
 # ---------------------------------------------------------------- PKI
@@ -126,12 +164,19 @@ new_ca ca miglet-local-ca
 # A separate CA for the aggregation layer's request-header authentication (as kubeadm
 # does); without it the delegated authenticators of the controller manager log errors.
 new_ca front-proxy-ca miglet-local-front-proxy-ca
+# A certificate made for the other mode lacks this mode's addresses: make it again.
+if [[ -s $PKI/apiserver.crt ]] && ! openssl x509 -in "$PKI/apiserver.crt" -noout -ext subjectAltName |
+     grep -q "IP Address:$SERVICE_IP\b"; then
+  rm -f "$PKI/apiserver.crt"
+fi
 issue ca apiserver "/CN=kube-apiserver" serverAuth \
-  "IP:127.0.0.1,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  "IP:127.0.0.1,IP:$BIND,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
 issue ca admin "/O=system:masters/CN=miglet-admin" clientAuth
 # The user name the bootstrap RBAC policy grants the controller manager's roles to.
 issue ca kube-controller-manager "/CN=system:kube-controller-manager" clientAuth
 issue front-proxy-ca front-proxy-client "/CN=front-proxy-client" clientAuth
+# The apiserver's identity towards kubelets (logs, exec, port-forward).
+issue ca apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
 if [[ ! -s $PKI/sa.key ]]; then
   openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
   openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
@@ -147,7 +192,7 @@ kind: Config
 clusters:
 - name: miglet-local
   cluster:
-    server: https://127.0.0.1:$API_PORT
+    server: https://$BIND:$API_PORT
     certificate-authority-data: $($b64 < "$PKI/ca.crt")
 users:
 - name: $2
@@ -207,7 +252,7 @@ wait_for() {
   log "$what ok after $((SECONDS - t0))s"
 }
 
-API="https://127.0.0.1:$API_PORT"
+API="https://$BIND:$API_PORT"
 admin_curl() { curl -sf --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "$@"; }
 
 # shellcheck disable=SC2086 # the *_ARGS variables are meant to be word-split
@@ -222,7 +267,7 @@ wait_for etcd "etcd /health" curl -sf --max-time 2 "http://127.0.0.1:$ETCD_PORT/
 
 # shellcheck disable=SC2086
 start kube-apiserver \
-  --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
+  --bind-address="$BIND" --advertise-address="$BIND" --secure-port="$API_PORT" \
   --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
   --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
   --client-ca-file="$PKI/ca.crt" \
@@ -235,7 +280,10 @@ start kube-apiserver \
   --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
   --service-cluster-ip-range="$SERVICE_CIDR" \
   --allow-privileged=true \
-  --endpoint-reconciler-type=none \
+  --endpoint-reconciler-type="$RECONCILER" \
+  --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" \
+  --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+  --kubelet-certificate-authority="$PKI/ca.crt" --kubelet-preferred-address-types=InternalIP \
   --profiling=false \
   ${MIGLET_APISERVER_ARGS:-}
 wait_for kube-apiserver "kube-apiserver /readyz" admin_curl "$API/readyz"
@@ -261,6 +309,11 @@ wait_for kube-controller-manager "kube-controller-manager /healthz" \
 # run, and tests that do `kubectl create token default` need it.
 wait_for kube-controller-manager "ServiceAccount default/default" \
   admin_curl "$API/api/v1/namespaces/default/serviceaccounts/default"
+
+if ((node)); then
+  "$MIGLET_CLUSTER_HACK/node.sh" up
+  echo "up: node $NODE_NAME ready after $((SECONDS - t0))s (address $NODE_IP on $NODE_BRIDGE)"
+fi
 
 cat <<EOF
 up: control plane ready: kube-apiserver $API, etcd http://127.0.0.1:$ETCD_PORT
