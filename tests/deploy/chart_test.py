@@ -269,6 +269,43 @@ def github_bad_credentials_refused():
 
 
 @case
+def github_ca_bundle():
+    bundle = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+        yaml.safe_dump({"github": {"caBundle": bundle}, "podAnnotations": {"team": "ci"}}, f)
+        f.flush()
+        docs = template(files=[f.name])
+        other = template("github.caBundle=x", files=[f.name])
+    cm = one(docs, "ConfigMap", f"{FULL}-github-ca")
+    assert cm["metadata"]["namespace"] == NS and cm["data"] == {"ca.crt": bundle}, cm
+    c = container(docs)
+    assert "--github-ca-file=/etc/miglet/github-ca/ca.crt" in c["args"], c["args"]
+    assert sum(a.startswith("--github-ca-file") for a in c["args"]) == 1, c["args"]
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    assert mounts["github-ca"] == {"name": "github-ca", "mountPath": "/etc/miglet/github-ca",
+                                   "readOnly": True}, mounts
+    pod = one(docs, "Deployment")["spec"]["template"]
+    vols = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert vols["github-ca"]["configMap"]["name"] == f"{FULL}-github-ca", vols
+    # The controller reads the file once, at start: another bundle changes the pod template.
+    ann = pod["metadata"]["annotations"]
+    assert ann["team"] == "ci" and re.fullmatch(r"[0-9a-f]{64}", ann["checksum/github-ca"]), ann
+    other_ann = one(other, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert other_ann["checksum/github-ca"] != ann["checksum/github-ca"], other_ann
+    # Without it: no ConfigMap, mount, flag or checksum; flags.github-ca-file alone is passed.
+    assert not any(a.startswith("--github-ca-file") for a in args_of(template()))
+    docs = template("flags.github-ca-file=/corp/ca.pem")
+    assert "ConfigMap" not in kinds(docs), kinds(docs)
+    c = container(docs)
+    assert [a for a in c["args"] if a.startswith("--github-ca-file")] == ["--github-ca-file=/corp/ca.pem"]
+    assert "github-ca" not in {m["name"] for m in c["volumeMounts"]}
+    assert "annotations" not in one(docs, "Deployment")["spec"]["template"]["metadata"]
+    refused(r"github.caBundle and flags.github-ca-file: set one of them", "github.caBundle=x",
+            "flags.github-ca-file=/corp/ca.pem")
+    refused(r"caBundle.*string|string.*caBundle", "github.caBundle=true")
+
+
+@case
 def example_pool():
     docs = template("examplePool.enabled=true", "examplePool.url=https://github.com/acme",
                     "examplePool.replicas=2", "github.existingSecret=corp",

@@ -35,6 +35,7 @@ const usage = `usage:
                        [--app ID=PUBKEY_PEM_FILE]... [--installation ID=ACCOUNT[@APPID]]...
                        [--pat TOKEN]... [--installation-token-ttl 1h]
                        [--registration-token-ttl 1h] [--session-idle 30s] [--log FILE]
+                       [--ca-cert FILE --ca-key FILE]
   github-standin show --dir DIR
 `
 
@@ -111,6 +112,8 @@ func serve(args []string) error {
 	regTTL := fs.Duration("registration-token-ttl", time.Hour, "lifetime of registration/remove tokens")
 	idle := fs.Duration("session-idle", defaultSessionIdle, "drop a runner session after this long without a message poll")
 	logFile := fs.String("log", "", "request log file (default stderr)")
+	caCert := fs.String("ca-cert", "", "CA certificate (PEM) to sign the serving certificate with (default: a fresh CA)")
+	caKey := fs.String("ca-key", "", "the private key (PEM) of --ca-cert")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -119,6 +122,20 @@ func serve(args []string) error {
 	}
 	if *dir == "" || fs.NArg() > 0 {
 		return errors.New("serve: --dir is required and there are no positional arguments\n" + usage)
+	}
+	// A given CA is checked before anything starts, so that a bad one fails fast.
+	var ca *CA
+	var err error
+	switch {
+	case (*caCert == "") != (*caKey == ""):
+		return errors.New("serve: --ca-cert and --ca-key go together (give both or neither)")
+	case *caCert != "":
+		ca, err = loadCA(*caCert, *caKey)
+	default:
+		ca, err = newCA()
+	}
+	if err != nil {
+		return err
 	}
 	cfg := Config{Apps: map[int64]*App{}, PATs: pats, InstallationTokenTTL: *instTTL, RegistrationTokenTTL: *regTTL,
 		SessionIdle: *idle}
@@ -167,12 +184,12 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	caPEM, cert, err := makeCA(hosts)
+	cert, err := ca.ServingCert(hosts)
 	if err != nil {
 		return err
 	}
 	caFile := filepath.Join(absDir, "ca.pem")
-	if err := writeAtomic(caFile, caPEM); err != nil {
+	if err := writeAtomic(caFile, ca.PEM()); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", *listen)
