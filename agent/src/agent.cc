@@ -56,6 +56,16 @@ Agent::Agent(AgentConfig config, std::string version, std::shared_ptr<Clock> clo
                           .Help("Times the runner was started again after its first start")
                           .Register(*metrics)
                           .Add({});
+  heartbeat_interval_gauge_ = &prometheus::BuildGauge()
+                                  .Name("miglet_heartbeat_interval_seconds")
+                                  .Help("The heartbeat interval in force (update_config changes it)")
+                                  .Register(*metrics)
+                                  .Add({});
+  log_level_gauge_ = &prometheus::BuildGauge()
+                          .Name("miglet_log_level")
+                          .Help("1 for the log level in force (set_log_level changes it), 0 for the others")
+                          .Register(*metrics);
+  ShowLiveConfig();
   sm_.OnChange([this](AgentState from, AgentState to, const std::string& why) {
     OnStateChange(from, to, why);
   });
@@ -95,10 +105,18 @@ Agent::Agent(AgentConfig config, std::string version, std::shared_ptr<Clock> clo
     return OnLoop([&] { return Shutdown(c); });
   });
   dispatcher_.Register("update_config", [this](const commands::Command& c) {
-    return OnLoop([&] { return ApplyUpdateConfig(c, &config_, client_.get()); });
+    return OnLoop([&] {
+      auto ack = ApplyUpdateConfig(c, &config_, client_.get());
+      ShowLiveConfig();
+      return ack;
+    });
   });
   dispatcher_.Register("set_log_level", [this](const commands::Command& c) {
-    return OnLoop([&] { return ApplySetLogLevel(c, &config_); });
+    return OnLoop([&] {
+      auto ack = ApplySetLogLevel(c, &config_);
+      ShowLiveConfig();
+      return ack;
+    });
   });
 
   StreamClientOptions o = ToStreamOptions(config_, version_);
@@ -112,6 +130,13 @@ Agent::Agent(AgentConfig config, std::string version, std::shared_ptr<Clock> clo
   };
   client_ = StreamClient::Create(
       std::move(o), clock_, &dispatcher_, [this] { return BuildHeartbeat(); }, metrics);
+}
+
+void Agent::ShowLiveConfig() {
+  heartbeat_interval_gauge_->Set(std::chrono::duration<double>(config_.heartbeat_interval).count());
+  for (const char* level : {"trace", "debug", "info", "warn", "error"}) {
+    log_level_gauge_->Add({{"level", level}}).Set(config_.log_level == level ? 1 : 0);
+  }
 }
 
 Agent::~Agent() {

@@ -52,12 +52,13 @@ else
   fail "init container: $out"; exit 1
 fi
 
-# The runner container, with the pod's environment.
+# The runner container, with the environment the pod builder gives it (a pool with the default
+# drain timeout, 3600 s).
 docker run -d --name "$pod" --network "$net" -v "$WORK/miglet:/miglet:ro" \
   -e MIGLET_VM_ID=pod-1 -e MIGLET_POOL_ID=pool -e MIGLET_MODE=sidecar \
   -e MIGLET_CONTROLLER_GRPC_ENDPOINT="$ctl:50051" -e MIGLET_RUNNER_DIR=/home/runner \
   -e MIGLET_METRICS_LISTEN=0.0.0.0:9102 -e MIGLET_LOGGING_FORMAT=json \
-  -e MIGLET_SHUTDOWN_GRACE_PERIOD=60s --entrypoint /miglet/bin/miglet "$RUNNER" >/dev/null ||
+  -e MIGLET_SHUTDOWN_GRACE_PERIOD=3600s -e MIGLET_SHUTDOWN_FORCE_AFTER=3615s --entrypoint /miglet/bin/miglet "$RUNNER" >/dev/null ||
   { fail "runner container did not start"; exit 1; }
 if await 60 is "d['connected'] and d['miglet_state']" ready; then
   ok "the runner container's miglet (uid $(docker exec "$pod" id -u)) is connected and ready"

@@ -10,11 +10,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "agent_process.h"
 #include "await.h"
 #include "hub_harness.h"
+#include "miglet/common/http_transport.h"
 #include "miglet/operator/agent_hub_server.h"
 
 namespace miglet {
@@ -132,6 +134,46 @@ TEST_F(AgentLifecycleTest, RegisterJobDrainShutdown) {
                                              "job_completed", "drained", "vm_shutting_down"}));
   // The token never reaches the agent's own log.
   EXPECT_THAT(agent_->Log(), Not(HasSubstr("AAAA-SECRET-REG-TOKEN")));
+}
+
+// What update_config and set_log_level set is visible from outside: the agent's /metrics shows
+// the heartbeat interval and the log level in force (what a person checks after changing a pool).
+TEST_F(AgentLifecycleTest, LiveConfigChangesShowInTheMetrics) {
+  StartAgent();
+  int port = 0;
+  ASSERT_TRUE(signal_.Await([&] {
+    std::smatch m;
+    const std::string log = agent_->Log();
+    if (!std::regex_search(log, m, std::regex(R"(metrics on \S+ \(port (\d+)\))"))) return false;
+    port = std::stoi(m[1]);
+    return true;
+  })) << agent_->Log();
+  auto http = MakeHttpTransport({.base_url = "http://127.0.0.1:" + std::to_string(port)});
+  ASSERT_TRUE(http.ok()) << http.status();
+  auto metrics = [&] {
+    auto r = (*http)->Send({.target = "/metrics"});
+    return r.ok() ? r->body : r.status().ToString();
+  };
+  std::string before = metrics();
+  EXPECT_THAT(before, HasSubstr("\nmiglet_heartbeat_interval_seconds 0.5\n"));
+  EXPECT_THAT(before, HasSubstr("\nmiglet_log_level{level=\"debug\"} 1\n"));
+  EXPECT_THAT(before, HasSubstr("\nmiglet_log_level{level=\"warn\"} 0\n"));
+
+  commands::Command update;
+  update.set_type("update_config");
+  (*update.mutable_string_params())["heartbeat.interval"] = "2s";
+  auto r = Send(update);
+  ASSERT_TRUE(r.success) << r.message;
+  commands::Command level;
+  level.set_type("set_log_level");
+  (*level.mutable_string_params())["level"] = "warn";
+  r = Send(level);
+  ASSERT_TRUE(r.success) << r.message;
+  // Both acks come after the change was applied on the agent's loop.
+  std::string after = metrics();
+  EXPECT_THAT(after, HasSubstr("\nmiglet_heartbeat_interval_seconds 2\n"));
+  EXPECT_THAT(after, HasSubstr("\nmiglet_log_level{level=\"warn\"} 1\n"));
+  EXPECT_THAT(after, HasSubstr("\nmiglet_log_level{level=\"debug\"} 0\n"));
 }
 
 TEST_F(AgentLifecycleTest, DrainNeverInterruptsARunningJob) {

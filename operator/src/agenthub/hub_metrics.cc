@@ -44,7 +44,17 @@ HubMetrics::HubMetrics(prometheus::Registry& registry)
       refused_(prometheus::BuildCounter()
                    .Name("mig_controller_agent_requests_refused_total")
                    .Help("Agent connects and HTTP requests the hub refused, by reason")
-                   .Register(registry)) {}
+                   .Register(registry)) {
+  // Every reason starts at 0, so rate() and the dashboard's panels show 0 rather than nothing
+  // before the first one happens.
+  for (const char* reason : {"handshake", "handshake_timeout", "protocol", "rate_limited",
+                             "replaced", "slow_consumer", "transport"}) {
+    stream_errors_.Add({{"reason", reason}});
+  }
+  for (const char* reason : {"too_many_streams", "too_many_agents_without_stream"}) {
+    refused_.Add({{"reason", reason}});
+  }
+}
 
 void HubMetrics::CommandSent(const std::string& type) {
   commands_sent_.Add({{"type", CommandTypeLabel(type)}}).Increment();

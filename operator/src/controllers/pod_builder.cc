@@ -23,9 +23,16 @@ api::Json BuildRunnerPod(const api::RunnerPool& pool, const api::RunnerVM& vm,
        {"value", vm.spec.log_level.empty() ? pool.spec.agent.log_level : vm.spec.log_level}},
       {{"name", "MIGLET_LOGGING_FORMAT"}, {"value", "json"}},
       {{"name", "MIGLET_HEARTBEAT_INTERVAL"}, {"value", pool.spec.agent.heartbeat_interval}},
-      // A SIGTERM (pod deletion) drains: the job may take the whole drain timeout.
+      // A SIGTERM (pod deletion) drains: the job may take the whole drain timeout. After it
+      // the agent stops the runner, and kills it half-way through the pod's margin, before
+      // the kubelet's SIGKILL at drain timeout + margin. (The agent refuses a force_after
+      // below the grace period: without it, every pool with a drain timeout over the agent's
+      // default 60 s had agents that exited at start.)
       {{"name", "MIGLET_SHUTDOWN_GRACE_PERIOD"},
        {"value", std::to_string(pool.spec.drain_timeout_seconds) + "s"}},
+      {{"name", "MIGLET_SHUTDOWN_FORCE_AFTER"},
+       {"value",
+        std::to_string(pool.spec.drain_timeout_seconds + d.termination_margin_seconds / 2) + "s"}},
   });
   Json volumes = Json::array({{{"name", "miglet"}, {"emptyDir", Json::object()}}});
   Json mounts = Json::array({{{"name", "miglet"}, {"mountPath", kInstallDir}, {"readOnly", true}}});

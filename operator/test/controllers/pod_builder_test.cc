@@ -66,6 +66,8 @@ TEST(PodBuilderTest, TheRunnerPodAsThePodProviderMakesIt) {
   EXPECT_EQ(Env(runner, "MIGLET_CONTROLLER_GRPC_ENDPOINT"), "mig-controller.miglet:50051");
   EXPECT_EQ(Env(runner, "MIGLET_HEARTBEAT_INTERVAL"), "10s");
   EXPECT_EQ(Env(runner, "MIGLET_SHUTDOWN_GRACE_PERIOD"), "1800s");
+  // Never below the grace period (the agent refuses that config), before the kubelet's kill.
+  EXPECT_EQ(Env(runner, "MIGLET_SHUTDOWN_FORCE_AFTER"), "1815s");
   EXPECT_EQ(Env(runner, "MIGLET_RUNNER_DIR"), "/home/runner");
   EXPECT_EQ(Env(runner, "MIGLET_CONTROLLER_TLS_CA_FILE"), "<none>");
   EXPECT_EQ(runner["volumeMounts"][0]["mountPath"], "/miglet");

@@ -116,6 +116,10 @@ class Agent {
   prometheus::Family<prometheus::Gauge>* state_gauge_ = nullptr;
   prometheus::Family<prometheus::Counter>* jobs_total_ = nullptr;
   prometheus::Counter* runner_restarts_ = nullptr;
+  // What update_config and set_log_level last set, so a change can be seen from outside.
+  prometheus::Gauge* heartbeat_interval_gauge_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* log_level_gauge_ = nullptr;
+  void ShowLiveConfig();
   std::shared_ptr<prometheus::Registry> own_registry_;
 
   EventLoop loop_;  // the owner of everything down to `stopping_`
