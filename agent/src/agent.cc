@@ -56,15 +56,17 @@ Agent::Agent(AgentConfig config, std::string version, std::shared_ptr<Clock> clo
                           .Help("Times the runner was started again after its first start")
                           .Register(*metrics)
                           .Add({});
-  heartbeat_interval_gauge_ = &prometheus::BuildGauge()
-                                  .Name("miglet_heartbeat_interval_seconds")
-                                  .Help("The heartbeat interval in force (update_config changes it)")
-                                  .Register(*metrics)
-                                  .Add({});
-  log_level_gauge_ = &prometheus::BuildGauge()
-                          .Name("miglet_log_level")
-                          .Help("1 for the log level in force (set_log_level changes it), 0 for the others")
-                          .Register(*metrics);
+  heartbeat_interval_gauge_ =
+      &prometheus::BuildGauge()
+           .Name("miglet_heartbeat_interval_seconds")
+           .Help("The heartbeat interval in force (update_config changes it)")
+           .Register(*metrics)
+           .Add({});
+  log_level_gauge_ =
+      &prometheus::BuildGauge()
+           .Name("miglet_log_level")
+           .Help("1 for the log level in force (set_log_level changes it), 0 for the others")
+           .Register(*metrics);
   ShowLiveConfig();
   sm_.OnChange([this](AgentState from, AgentState to, const std::string& why) {
     OnStateChange(from, to, why);
