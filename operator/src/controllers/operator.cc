@@ -857,8 +857,8 @@ bool HoldRunnersBusyAtGitHub(OperatorImpl& op, const api::RunnerPool& pool,
   for (const std::string& name : *shutdown) {
     const auto vm = std::find_if(vms.begin(), vms.end(),
                                  [&](const api::RunnerVM& v) { return v.meta.name == name; });
-    const auto view = std::find_if(views.begin(), views.end(),
-                                   [&](const VmView& v) { return v.name == name; });
+    const auto view =
+        std::find_if(views.begin(), views.end(), [&](const VmView& v) { return v.name == name; });
     const bool timed_out =
         view != views.end() && view->drain_started &&
         *view->drain_started + std::chrono::seconds(pool.spec.drain_timeout_seconds) <= now;
