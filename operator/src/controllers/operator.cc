@@ -369,6 +369,26 @@ class OperatorImpl final : public Operator {
     };
     vms_->AddEventHandler(
         {vm_changed, [vm_changed](const Json&, const Json& n) { vm_changed(n); }, vm_changed});
+    // A change of a pool's spec (its agents' log level or heartbeat interval, say) reaches each
+    // of its RunnerVMs, whose reconcile sends the agent what changed. Status-only updates leave
+    // the generation alone and enqueue nothing.
+    pools_->AddEventHandler(
+        {nullptr,
+         [this](const Json& old_obj, const Json& obj) {
+           const auto& md = obj["metadata"];
+           if (old_obj["metadata"].value("generation", 0) == md.value("generation", 0)) {
+             return;
+           }
+           const std::string ns = md.value("namespace", "");
+           const std::string name = md.value("name", "");
+           for (const auto& vm : vms_->List()) {
+             if (vm["metadata"].value("namespace", "") == ns && vm.contains("spec") &&
+                 vm["spec"].value("poolName", "") == name) {
+               o_.manager->Enqueue(kVmController, ctrl::Request::FromKey(kube::ObjectKey(vm)));
+             }
+           }
+         },
+         nullptr});
     o_.manager->AddController({.name = kPoolController,
                                .for_kind = kube::RunnerPools(),
                                .owns = {},

@@ -26,7 +26,10 @@ GitHubMetrics::GitHubMetrics(prometheus::Registry& registry)
       rate_limited_(prometheus::BuildCounter()
                         .Name("mig_controller_github_rate_limited_total")
                         .Help("GitHub answers that asked to wait: primary or secondary limit")
-                        .Register(registry)) {}
+                        .Register(registry)) {
+  // Both kinds start at 0, so rate() shows 0 rather than nothing before the first one.
+  for (const char* kind : {"primary", "secondary"}) rate_limited_.Add({{"kind", kind}});
+}
 
 void GitHubMetrics::Request(const std::string& call, const std::string& code, double seconds) {
   requests_.Add({{"call", call}, {"code", code}}).Increment();
