@@ -7,16 +7,20 @@ CTEST = ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error
 
 .PHONY: kube-tools test-kube bench-kube
 .PHONY: asan tsan fuzz fuzz-build
-.PHONY: manifests images images-if-docker bundle
+.PHONY: manifests images images-if-docker bundle e2e node-tools demo-channel
 .PHONY: all deps build test unit integration format format-check bench bench-channel bench-agent bench-github bench-operator demo \
         cluster-tools cluster-up cluster-down cluster-smoke clean help
 
 all: build
 
 help:
-	@echo "make demo          build, then run the controller and three agents on loopback"
-	@echo "make test          format check, unit and integration tests, the images and their test,"
-	@echo "                   then both tiers again under ASan + UBSan with -Werror (installs deps)"
+	@echo "make demo          a one-node Kubernetes cluster here, miglet helm-installed on it, three"
+	@echo "                   runners (GitHub stand-in); up until Ctrl-C, then all cleaned up"
+	@echo "make test          format check, unit and integration tests, the images and their tests,"
+	@echo "                   the end-to-end tier on a real node, then unit and integration again"
+	@echo "                   under ASan + UBSan with -Werror (installs deps)"
+	@echo "make e2e           only the end-to-end tier (tests/e2e: the one-node cluster, helm, scenarios)"
+	@echo "make demo-channel  the command channel alone: the controller and three agents on loopback"
 	@echo "make unit | integration   one test tier"
 	@echo "make asan          unit and integration tiers under ASan + UBSan (build-asan/)"
 	@echo "make tsan          unit and integration tiers under TSan (build-tsan/; TSAN_TESTS=regex)"
@@ -27,7 +31,8 @@ help:
 	@echo "make deps          apt packages + Go-built tools (idempotent)"
 	@echo "make build         cmake + ninja into $(BUILD_DIR)/"
 	@echo "make format        clang-format the tree; format-check only checks"
-	@echo "make cluster-up | cluster-down   a local etcd + kube-apiserver + controller-manager"
+	@echo "make cluster-up | cluster-down   a one-node cluster: control plane, kubelet + containerd,"
+	@echo "                   scheduler, kube-proxy, CoreDNS (root, Docker; hack/cluster/README.md)"
 	@echo "make manifests     the chart's crds/ from deploy/crds, deploy/manifests/ from the chart"
 	@echo "make images        the two images (base images made locally by debootstrap first)"
 	@echo "make bundle        the agent's self-contained bundle and its VM tarball, into $(BUILD_DIR)/"
@@ -48,6 +53,8 @@ test: build format-check
 	$(CTEST) -L integration
 	$(MAKE) images-if-docker
 	$(CTEST) -L images
+	hack/cluster/build-tools.sh $(NODE_TOOLS)
+	$(CTEST) -L e2e
 	$(MAKE) asan
 
 # make test builds the images where a Docker engine answers; images_test says why it is skipped
@@ -156,8 +163,21 @@ bench-operator: build
 	$(BUILD_DIR)/bench/operator_bench --scale-agents=100 --scale-runs=3 --vms=$(BENCH_AGENTS) \
 	  --window=60s
 
-demo: build
+# What the one-node cluster runs besides the control plane (hack/cluster/build-tools.sh).
+NODE_TOOLS = node crictl coredns
+
+# A real cluster on this machine with miglet helm-installed (tests/e2e/e2e.py --demo).
+demo: build images
+	hack/cluster/build-tools.sh kube etcd helm $(NODE_TOOLS)
+	tests/e2e/e2e.py --demo
+
+demo-channel: build
 	scripts/demo.sh
+
+# The end-to-end tier alone: the teardown test and the scenarios (tests/e2e; docs/e2e.md).
+e2e: build images
+	hack/cluster/build-tools.sh kube etcd helm $(NODE_TOOLS)
+	$(CTEST) -L e2e
 
 # The chart's crds/ (copies of deploy/crds) and deploy/manifests/ (helm template of the chart);
 # tests/deploy/manifests_drift_test.sh fails when they differ from what this makes.
@@ -189,7 +209,7 @@ cluster-tools:
 	hack/cluster/build-tools.sh
 
 cluster-up:
-	hack/cluster/up.sh
+	hack/cluster/up.sh --node
 
 cluster-down:
 	hack/cluster/down.sh
