@@ -7,7 +7,7 @@ CTEST = ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error
 
 .PHONY: kube-tools test-kube bench-kube
 .PHONY: asan tsan fuzz fuzz-build
-.PHONY: manifests images images-if-docker bundle e2e node-tools demo-channel
+.PHONY: manifests images images-if-docker bundle e2e bench-e2e demo-channel
 .PHONY: all deps build test unit integration format format-check bench bench-channel bench-agent bench-github bench-operator demo \
         cluster-tools cluster-up cluster-down cluster-smoke clean help
 
@@ -28,6 +28,7 @@ help:
 	@echo "                   each over fuzz/corpus/; FUZZ_MERGE=1 keeps new coverage there"
 	@echo "make bench         bench/channel at 1,000 and 10,000 agents, bench/agent, bench/github,"
 	@echo "                   bench/operator (prints figures)"
+	@echo "make bench-e2e     runner pods on the one-node cluster: kubectl scale 0 -> 20 -> 0 (figures)"
 	@echo "make deps          apt packages + Go-built tools (idempotent)"
 	@echo "make build         cmake + ninja into $(BUILD_DIR)/"
 	@echo "make format        clang-format the tree; format-check only checks"
@@ -173,6 +174,11 @@ demo: build images
 
 demo-channel: build
 	scripts/demo.sh
+
+# Runner pods on the one-node cluster: kubectl scale 0 -> 20 -> 0, three times (prints figures).
+bench-e2e: build images
+	hack/cluster/build-tools.sh kube etcd helm $(NODE_TOOLS)
+	tests/e2e/e2e.py --bench-scale 20
 
 # The end-to-end tier alone: the teardown test and the scenarios (tests/e2e; docs/e2e.md).
 e2e: build images

@@ -862,6 +862,28 @@ Ctrl-C stops everything and puts the machine back as it was.""", flush=True)
     return 0
 
 
+def bench_scale(e, n, runs=3):
+    """Figures, not a test: scale 0 -> n until n runners are online at the stand-in (pods made,
+    images local), n -> 0 until no pod and no runner is left, `runs` times."""
+    e.pool("bench", 0)
+    ups, downs = [], []
+    for _ in range(runs):
+        t0 = time.monotonic()
+        e.scale("bench", n)
+        await_(f"{n} runners online", lambda: len(e.gh.online("e2e-bench")) == n, 600, interval=0.2)
+        ups.append(time.monotonic() - t0)
+        t0 = time.monotonic()
+        e.scale("bench", 0)
+        await_("no runner and no pod left",
+               lambda: not e.gh.runners("e2e-bench") and not e.cl.pool_pods("bench"), 600, interval=0.2)
+        downs.append(time.monotonic() - t0)
+    e.delete_pool("bench")
+    fmt = lambda xs: " ".join(f"{x:.1f}" for x in xs) + f"  (median {sorted(xs)[len(xs) // 2]:.1f} s)"
+    print(f"kubectl scale 0 -> {n}, until all {n} runners are online: {fmt(ups)}")
+    print(f"kubectl scale {n} -> 0 (no job), until no runner and no pod is left: {fmt(downs)}")
+    return 0
+
+
 def dump(e, name, out):
     """What a person needs to see why a scenario failed."""
     cl = e.cl
@@ -906,6 +928,9 @@ def main():
     ap.add_argument("--load-command", help="with --kubeconfig: how images get into the cluster, "
                     "run with each image name appended (kind.sh: kind load docker-image --name X)")
     ap.add_argument("--list", action="store_true", help="list the scenarios")
+    ap.add_argument("--bench-scale", type=int, metavar="N",
+                    help="print timings instead of testing: kubectl scale 0 -> N until all N runners "
+                         "are online in the stand-in, then N -> 0 until none is left (make bench-e2e)")
     ap.add_argument("--demo", action="store_true",
                     help="make demo: set everything up, a pool of three runners, stay up until "
                          "Ctrl-C (MIGLET_GITHUB_URL + MIGLET_GITHUB_TOKEN: real GitHub instead)")
@@ -958,6 +983,8 @@ def main():
         e.controller_image = controller_image
         if args.demo:
             return demo(e)
+        if args.bench_scale:
+            return bench_scale(e, args.bench_scale)
         for name, fn in chosen:
             t0 = time.monotonic()
             try:

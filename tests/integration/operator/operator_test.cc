@@ -226,6 +226,28 @@ TEST_F(OperatorTest, ExternalPoolFollowsKubectlScaleAndNeverKillsAJob) {
       << standin_->State().dump() << Logs();
 }
 
+// A change of the pool's agent settings reaches agents that are already running, with nothing
+// else changing (no scale, no new machine): the RunnerVMs' status shows what each agent
+// reports after the controller sent it.
+TEST_F(OperatorTest, APoolsAgentSettingsReachRunningAgents) {
+  ExternalPool("live", 1);
+  Machine("l1", "live");
+  ASSERT_TRUE(Eventually([&] { return StandinRunners("online").size() == 1u; })) << Logs();
+  ASSERT_TRUE(Eventually([&] {
+    return Vm("l1")["status"]["agent"].value("logLevel", "") == "info";
+  })) << Vm("l1").dump();
+  ASSERT_TRUE(C()
+                  .Sh("kubectl patch runnerpool/live -n " + NS() +
+                      " --type=merge -p '{\"spec\":{\"agent\":{\"logLevel\":\"warn\","
+                      "\"heartbeatInterval\":\"3s\"}}}'")
+                  .ok());
+  EXPECT_TRUE(Eventually([&] {
+    const Json a = Vm("l1")["status"]["agent"];
+    return a.value("logLevel", "") == "warn" && a.value("heartbeatInterval", "") == "3s";
+  })) << Vm("l1").dump()
+      << Logs();
+}
+
 TEST_F(OperatorTest, PodPoolMakesItsPodsAndReplacesLostOnes) {
   Json pool = {
       {"apiVersion", "miglet.dev/v1alpha1"},
