@@ -236,10 +236,9 @@ TEST_F(OperatorTest, APoolsAgentSettingsReachRunningAgents) {
   ASSERT_TRUE(Eventually([&] {
     return Vm("l1")["status"]["agent"].value("logLevel", "") == "info";
   })) << Vm("l1").dump();
-  ASSERT_TRUE(C()
-                  .Sh("kubectl patch runnerpool/live -n " + NS() +
-                      " --type=merge -p '{\"spec\":{\"agent\":{\"logLevel\":\"warn\","
-                      "\"heartbeatInterval\":\"3s\"}}}'")
+  ASSERT_TRUE(C().Sh("kubectl patch runnerpool/live -n " + NS() +
+                     " --type=merge -p '{\"spec\":{\"agent\":{\"logLevel\":\"warn\","
+                     "\"heartbeatInterval\":\"3s\"}}}'")
                   .ok());
   EXPECT_TRUE(Eventually([&] {
     const Json a = Vm("l1")["status"]["agent"];
