@@ -556,6 +556,8 @@ class OperatorImpl final : public Operator {
   NameIndex names_;
   Memo<CommandOutcome> outcomes_;
   Memo<LearntRunner> learnt_runners_;
+  // Since when a drain or shutdown has waited for GitHub's busy runner to show at its agent.
+  Memo<WallTime> held_since_;
   Written written_;
   std::unique_ptr<GitHubClients> github_;
   std::unique_ptr<kube::EventRecorder> events_;
@@ -702,6 +704,28 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
 
   // The next command.
   const VmCommand cmd = PlanVmCommand(vm, *pool, agent, now);
+  // A drain or shutdown stops a runner its agent calls idle. GitHub may have given it a job a
+  // moment ago that the runner has not printed yet: stopping it now cancels that job. So GitHub
+  // is asked first; while it reports the runner busy the command waits (2 s at a time) for the
+  // agent to report the job, after which the drain waits for the job as for any busy runner.
+  if ((cmd.kind == VmCommand::Kind::kDrain ||
+       (cmd.kind == VmCommand::Kind::kShutdown && !cmd.force)) &&
+      agent && agent->current_job.job_id().empty() && agent->miglet_state != "job_running" &&
+      vm.status.runner.id > 0) {
+    // Bounded: a busy flag that never shows at the agent holds the command 60 s at most.
+    const WallTime since = op.held_since_.Get(req.Key()).value_or(now);
+    auto gh = op.github_->For(*pool);
+    if (gh.ok() && now - since < std::chrono::seconds(60)) {
+      auto r = (*gh)->GetRunner(vm.status.runner.id);
+      if (r.ok() && r->busy) {
+        spdlog::info("RunnerVM {}: {} held: GitHub reports runner {} busy before its agent does",
+                     vm.meta.Key(), VmCommandName(cmd.kind), vm.status.runner.id);
+        op.held_since_.Set(req.Key(), since);
+        return ctrl::Result{std::chrono::seconds(2)};
+      }
+    }
+  }
+  op.held_since_.Forget(req.Key());
   if (cmd.kind != VmCommand::Kind::kNone) {
     commands::Command c;
     c.set_id(cmd.id);
