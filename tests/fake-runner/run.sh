@@ -227,8 +227,13 @@ echo "Current runner version: '2.321.0'"
 echo $$ >"$FAKE/run.pid"
 # A test can hold the runner before it listens (the file _fake/hold-listen), as a real one
 # that is slow to reach GitHub would be.
-trap 'echo "Exiting..."; exit 0' INT
-while [[ -e $FAKE/hold-listen ]]; do sleep 0.05; done
+# A SIGINT from here until on_int is in place is noted and acted on then: acted on at once it
+# could leave the order reader below running on its own (it came between the fork and
+# `reader=$!`), printing for a runner that had said it was exiting.
+got_int=""
+trap 'got_int=1' INT
+while [[ -e $FAKE/hold-listen && -z $got_int ]]; do sleep 0.05; done
+if [[ -n $got_int ]]; then echo "Exiting..."; exit 0; fi
 echo "$(ts): Listening for Jobs"
 
 # The orders are read by a background child, so that this shell sits in `wait`, which a
@@ -263,6 +268,7 @@ on_int() {
   exit 0
 }
 trap on_int INT
+[[ -n $got_int ]] && on_int
 while true; do
   wait "$reader"
   rc=$?
