@@ -161,6 +161,13 @@ issue() { # name subject eku [subjectAltName]
   chmod 600 "$PKI/$name.key"
 }
 
+# Writes stdin to FILE only when it differs: kube-proxy exits when its config file is written
+# (even with the same content), so up.sh run again over a running node must leave it alone.
+put() { # file
+  cat > "$1.tmp"
+  if cmp -s "$1.tmp" "$1"; then rm -f "$1.tmp"; else mv -f "$1.tmp" "$1"; fi
+}
+
 write_configs() {
   mkdir -p "$NODE"/{containerd,cni/net.d,cni/ipam,kubelet,pod-logs,volume-plugins}
   issue kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" clientAuth
@@ -171,7 +178,7 @@ write_configs() {
   write_kubeconfig "$NODE/kube-scheduler.kubeconfig" system:kube-scheduler kube-scheduler
   write_kubeconfig "$NODE/kube-proxy.kubeconfig" system:kube-proxy kube-proxy
 
-  cat > "$NODE/containerd/config.toml" <<EOF
+  put "$NODE/containerd/config.toml" <<EOF
 # The node's own containerd: its root, state and socket under the cluster's state dir, so
 # Docker's containerd is untouched.
 version = 2
@@ -206,7 +213,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     conf_dir = "$NODE/cni/net.d"
 EOF
 
-  cat > "$NODE/cni/net.d/10-miglet.conflist" <<EOF
+  put "$NODE/cni/net.d/10-miglet.conflist" <<EOF
 {
   "cniVersion": "0.4.0",
   "name": "miglet",
@@ -229,7 +236,7 @@ EOF
 }
 EOF
 
-  cat > "$NODE/kubelet/config.yaml" <<EOF
+  put "$NODE/kubelet/config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $NODE_IP
@@ -270,7 +277,7 @@ serializeImagePulls: false
 maxPods: 110
 EOF
 
-  cat > "$NODE/kube-proxy.yaml" <<EOF
+  put "$NODE/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: nftables
@@ -297,7 +304,7 @@ EOF
 
 write_kubeconfig() { # file user cert
   local b64='base64 -w0'
-  cat > "$1" <<EOF
+  put "$1" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -503,6 +510,11 @@ node_up() {
     --authentication-kubeconfig="$NODE/kube-scheduler.kubeconfig" \
     --authorization-kubeconfig="$NODE/kube-scheduler.kubeconfig" \
     --bind-address=127.0.0.1 --secure-port="$MIGLET_SCHEDULER_PORT" --leader-elect=false
+  # A kube-proxy starting over tables a previous one left (it died, or the node was stopped
+  # with --keep) synced partially and left a Service's endpoint chain empty: start clean.
+  if ! running_pid kube-proxy >/dev/null; then
+    "$MIGLET_TOOLS_BIN/kube-proxy" --cleanup >> "$LOGS/kube-proxy.log" 2>&1 || true
+  fi
   start kube-proxy "$MIGLET_TOOLS_BIN/kube-proxy" --config="$NODE/kube-proxy.yaml"
   wait_for kubelet "Node $NODE_NAME Ready" node_ready
   wait_for kube-proxy "kube-proxy's rule for the kubernetes Service" service_rule "$NODE_SERVICE_IP" tcp 443
