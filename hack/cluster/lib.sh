@@ -42,3 +42,22 @@ NODE_DNS_IP=10.244.128.10
 NODE_IMAGE_PREFIX=localhost/miglet-cluster
 # Present when up.sh ran with --node: down.sh then takes the node down too.
 NODE_MARKER=$CLUSTER_DIR/.miglet-node
+
+# Issues PKI/NAME.{crt,key} signed by PKI/CA (once: an existing certificate is kept). up.sh and
+# node.sh set PKI.
+issue() { # ca name subject eku [subjectAltName]
+  local ca=$1 name=$2 subj=$3 eku=$4 san=${5:-}
+  [[ -s $PKI/$name.crt ]] && return
+  openssl genrsa -out "$PKI/$name.key" 2048 2>/dev/null
+  openssl req -new -key "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr"
+  {
+    echo "basicConstraints=critical,CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "extendedKeyUsage=$eku"
+    if [[ -n $san ]]; then echo "subjectAltName=$san"; fi
+  } > "$PKI/$name.ext"
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" -CAcreateserial \
+    -days 3650 -sha256 -extfile "$PKI/$name.ext" -out "$PKI/$name.crt" 2>/dev/null
+  rm -f "$PKI/$name.csr" "$PKI/$name.ext"
+  chmod 600 "$PKI/$name.key"
+}

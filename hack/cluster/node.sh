@@ -144,22 +144,6 @@ node_images() {
 }
 
 # ---------------------------------------------------------------- certificates, configs
-issue() { # name subject eku [subjectAltName]
-  local name=$1 subj=$2 eku=$3 san=${4:-}
-  [[ -s $PKI/$name.crt ]] && return
-  openssl genrsa -out "$PKI/$name.key" 2048 2>/dev/null
-  openssl req -new -key "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr"
-  {
-    echo "basicConstraints=critical,CA:FALSE"
-    echo "keyUsage=critical,digitalSignature,keyEncipherment"
-    echo "extendedKeyUsage=$eku"
-    if [[ -n $san ]]; then echo "subjectAltName=$san"; fi
-  } > "$PKI/$name.ext"
-  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
-    -days 3650 -sha256 -extfile "$PKI/$name.ext" -out "$PKI/$name.crt" 2>/dev/null
-  rm -f "$PKI/$name.csr" "$PKI/$name.ext"
-  chmod 600 "$PKI/$name.key"
-}
 
 # Writes stdin to FILE only when it differs: kube-proxy exits when its config file is written
 # (even with the same content), so up.sh run again over a running node must leave it alone.
@@ -170,10 +154,10 @@ put() { # file
 
 write_configs() {
   mkdir -p "$NODE"/{containerd,cni/net.d,cni/ipam,kubelet,pod-logs,volume-plugins}
-  issue kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" clientAuth
-  issue kubelet-serving "/O=system:nodes/CN=system:node:$NODE_NAME" serverAuth "IP:$NODE_IP,DNS:$NODE_NAME"
-  issue kube-scheduler "/CN=system:kube-scheduler" clientAuth
-  issue kube-proxy "/CN=system:kube-proxy" clientAuth
+  issue ca kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" clientAuth
+  issue ca kubelet-serving "/O=system:nodes/CN=system:node:$NODE_NAME" serverAuth "IP:$NODE_IP,DNS:$NODE_NAME"
+  issue ca kube-scheduler "/CN=system:kube-scheduler" clientAuth
+  issue ca kube-proxy "/CN=system:kube-proxy" clientAuth
   write_kubeconfig "$NODE/kubelet.kubeconfig" "system:node:$NODE_NAME" kubelet
   write_kubeconfig "$NODE/kube-scheduler.kubeconfig" system:kube-scheduler kube-scheduler
   write_kubeconfig "$NODE/kube-proxy.kubeconfig" system:kube-proxy kube-proxy

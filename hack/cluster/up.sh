@@ -144,21 +144,6 @@ new_ca() { # name CN
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
     -out "$PKI/$1.crt"
 }
-issue() { # ca name subject eku [subjectAltName]
-  local ca=$1 name=$2 subj=$3 eku=$4 san=${5:-}
-  [[ -s $PKI/$name.crt ]] && return
-  openssl genrsa -out "$PKI/$name.key" 2048 2>/dev/null
-  openssl req -new -key "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr"
-  {
-    echo "basicConstraints=critical,CA:FALSE"
-    echo "keyUsage=critical,digitalSignature,keyEncipherment"
-    echo "extendedKeyUsage=$eku"
-    if [[ -n $san ]]; then echo "subjectAltName=$san"; fi
-  } > "$PKI/$name.ext"
-  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" -CAcreateserial \
-    -days 3650 -sha256 -extfile "$PKI/$name.ext" -out "$PKI/$name.crt" 2>/dev/null
-  rm -f "$PKI/$name.csr" "$PKI/$name.ext"
-}
 [[ -s $PKI/ca.crt ]] || log "creating CAs and certificates in $PKI"
 new_ca ca miglet-local-ca
 # A separate CA for the aggregation layer's request-header authentication (as kubeadm

@@ -884,43 +884,6 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
 
 // ------------------------------------------------------------------------------ RunnerPool
 
-// A runner the agent has not reported busy may already hold a job at GitHub: the job was
-// assigned a moment before the runner printed it. Stopping the runner then cancels that job. So
-// before a shutdown, GitHub is asked; a runner it calls busy is left for the next pass (by then
-// its agent reports the job, and a drain waits for it as for any busy runner). Past the drain
-// timeout the shutdown goes ahead, as for any busy runner. Returns whether one was held.
-bool HoldRunnersBusyAtGitHub(OperatorImpl& op, const api::RunnerPool& pool,
-                             const std::vector<api::RunnerVM>& vms,
-                             const std::vector<VmView>& views, WallTime now,
-                             std::vector<std::string>* shutdown) {
-  if (shutdown->empty()) return false;
-  auto gh = op.github_->For(pool);
-  if (!gh.ok()) return false;  // reported by the sweep below; the agent's view decides
-  bool held = false;
-  std::vector<std::string> go;
-  for (const std::string& name : *shutdown) {
-    const auto vm = std::find_if(vms.begin(), vms.end(),
-                                 [&](const api::RunnerVM& v) { return v.meta.name == name; });
-    const auto view =
-        std::find_if(views.begin(), views.end(), [&](const VmView& v) { return v.name == name; });
-    const bool timed_out =
-        view != views.end() && view->drain_started &&
-        *view->drain_started + std::chrono::seconds(pool.spec.drain_timeout_seconds) <= now;
-    if (vm != vms.end() && vm->status.runner.id > 0 && !timed_out) {
-      auto r = (*gh)->GetRunner(vm->status.runner.id);
-      if (r.ok() && r->busy) {
-        spdlog::info("RunnerPool {}: {} not shut down yet: GitHub reports its runner busy",
-                     pool.meta.Key(), name);
-        held = true;
-        continue;
-      }
-    }
-    go.push_back(name);
-  }
-  *shutdown = std::move(go);
-  return held;
-}
-
 absl::StatusOr<ctrl::Result> PoolReconciler::Reconcile(const ctrl::Request& req) {
   OperatorImpl& op = *op_;
   auto obj = op.pools_->Get(req.Key());
@@ -994,11 +957,10 @@ absl::StatusOr<ctrl::Result> PoolReconciler::Reconcile(const ctrl::Request& req)
     }
     views.push_back(std::move(v));
   }
-  PoolPlan plan = pool.spec.provider == api::Provider::kPod
-                      ? PlanPodPool(pool.spec, views, now)
-                      : PlanExternalPool(pool.spec, views, now);
+  const PoolPlan plan = pool.spec.provider == api::Provider::kPod
+                            ? PlanPodPool(pool.spec, views, now)
+                            : PlanExternalPool(pool.spec, views, now);
   for (const auto& why : plan.reasons) spdlog::info("RunnerPool {}: {}", pool.meta.Key(), why);
-  const bool held = HoldRunnersBusyAtGitHub(op, pool, vms, views, now, &plan.shutdown);
 
   auto set_desired = [&](const std::string& name, api::DesiredState d) -> absl::Status {
     auto r = vms_client.MergePatch(
@@ -1122,7 +1084,6 @@ absl::StatusOr<ctrl::Result> PoolReconciler::Reconcile(const ctrl::Request& req)
 
   Duration again = op.o_.sweep_interval;
   if (next_timeout != Duration::max()) again = std::min(again, next_timeout);
-  if (held) again = std::min(again, Duration(std::chrono::seconds(2)));
   return ctrl::Result{again};
 }
 
