@@ -168,6 +168,13 @@ int Run(int argc, char** argv) {
     if (manager && !manager->CachesSynced()) return "caches not synced";
     return "";
   };
+  // Registrations for agents that register their runner themselves, from the operator.
+  opts.registration =
+      [&](const std::string& vm_id,
+          bool only_if_wanted) -> absl::StatusOr<std::optional<RunnerRegistration>> {
+    if (!op) return absl::UnavailableError("the operator is not running (no Kubernetes config)");
+    return op->Registration(vm_id, only_if_wanted);
+  };
   std::unique_ptr<HttpServer> health;
   const auto health_addr = *operator_config::SplitBindAddress(cfg.health_probe_bind_address);
   if (health_addr.second >= 0) {

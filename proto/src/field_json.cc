@@ -195,8 +195,8 @@ absl::StatusOr<int64_t> ParseRfc3339(std::string_view s) {
   };
   std::tm tm{};
   int year, mon, day, hour, min, sec;
-  if (!digits(0, 4, &year) || s.size() < 20 || s[4] != '-' || !digits(5, 2, &mon) ||
-      s[7] != '-' || !digits(8, 2, &day) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+  if (!digits(0, 4, &year) || s.size() < 20 || s[4] != '-' || !digits(5, 2, &mon) || s[7] != '-' ||
+      !digits(8, 2, &day) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
       !digits(11, 2, &hour) || s[13] != ':' || !digits(14, 2, &min) || s[16] != ':' ||
       !digits(17, 2, &sec)) {
     return bad();
@@ -245,9 +245,9 @@ absl::StatusOr<commands::EventNotification> ParseEvent(std::string_view body) {
     return Invalid(kWhat, "type is required (a string)");
   }
   ev.set_type(type->get<std::string>());
-  for (auto [key, out] : {std::pair{"vm_id", ev.mutable_vm_id()},
-                          std::pair{"pool_id", ev.mutable_pool_id()},
-                          std::pair{"org_id", ev.mutable_org_id()}}) {
+  for (auto [key, out] :
+       {std::pair{"vm_id", ev.mutable_vm_id()}, std::pair{"pool_id", ev.mutable_pool_id()},
+        std::pair{"org_id", ev.mutable_org_id()}}) {
     auto v = Str(*j, key, kWhat);
     if (!v.ok()) return v.status();
     *out = std::move(*v);
@@ -273,10 +273,10 @@ absl::StatusOr<commands::Heartbeat> ParseHeartbeat(std::string_view body) {
   auto j = ParseObject(body, kWhat);
   if (!j.ok()) return j.status();
   commands::Heartbeat hb;
-  for (auto [key, out] : {std::pair{"vm_id", hb.mutable_vm_id()},
-                          std::pair{"pool_id", hb.mutable_pool_id()},
-                          std::pair{"org_id", hb.mutable_org_id()},
-                          std::pair{"miglet_state", hb.mutable_miglet_state()}}) {
+  for (auto [key, out] :
+       {std::pair{"vm_id", hb.mutable_vm_id()}, std::pair{"pool_id", hb.mutable_pool_id()},
+        std::pair{"org_id", hb.mutable_org_id()},
+        std::pair{"miglet_state", hb.mutable_miglet_state()}}) {
     auto v = Str(*j, key, kWhat);
     if (!v.ok()) return v.status();
     *out = std::move(*v);
@@ -316,7 +316,8 @@ absl::StatusOr<commands::Heartbeat> ParseHeartbeat(std::string_view body) {
     auto num = [&](const char* k) -> absl::StatusOr<double> {
       auto f = vh->find(k);
       if (f == vh->end() || f->is_null()) return 0.0;
-      if (!f->is_number()) return Invalid(kWhat, std::string("vm_health.") + k + " must be a number");
+      if (!f->is_number())
+        return Invalid(kWhat, std::string("vm_health.") + k + " must be a number");
       return f->get<double>();
     };
     auto cpu = num("cpu_load"), mu = num("memory_used"), mt = num("memory_total"),
@@ -337,12 +338,11 @@ absl::StatusOr<commands::Heartbeat> ParseHeartbeat(std::string_view body) {
   if (auto it = j->find("current_job"); it != j->end() && !it->is_null()) {
     if (!it->is_object()) return Invalid(kWhat, "current_job must be an object");
     auto* job = hb.mutable_current_job();
-    for (auto [key, out] : {std::pair{"job_id", job->mutable_job_id()},
-                            std::pair{"run_id", job->mutable_run_id()},
-                            std::pair{"repository", job->mutable_repository()},
-                            std::pair{"branch", job->mutable_branch()},
-                            std::pair{"commit", job->mutable_commit()},
-                            std::pair{"status", job->mutable_status()}}) {
+    for (auto [key, out] :
+         {std::pair{"job_id", job->mutable_job_id()}, std::pair{"run_id", job->mutable_run_id()},
+          std::pair{"repository", job->mutable_repository()},
+          std::pair{"branch", job->mutable_branch()}, std::pair{"commit", job->mutable_commit()},
+          std::pair{"status", job->mutable_status()}}) {
       auto v = Str(*it, key, "heartbeat: current_job");
       if (!v.ok()) return v.status();
       *out = std::move(*v);
@@ -356,8 +356,8 @@ absl::StatusOr<commands::Heartbeat> ParseHeartbeat(std::string_view body) {
   return hb;
 }
 
-std::string EventAnswer(std::string_view vm_id, std::string_view status,
-                        std::string_view message, const Registration* registration) {
+std::string EventAnswer(std::string_view vm_id, std::string_view status, std::string_view message,
+                        const Registration* registration) {
   ojson o = ojson::object();
   o["status"] = status;
   o["vm_id"] = vm_id;
@@ -528,7 +528,8 @@ absl::StatusOr<std::vector<PolledCommand>> ParseCommandsAnswer(std::string_view 
       c.set_created_at(*created);
       auto params = e.find("parameters");
       if (params != e.end() && !params->is_null()) {
-        if (!params->is_object()) return Invalid("command " + pc.id, "parameters must be an object");
+        if (!params->is_object())
+          return Invalid("command " + pc.id, "parameters must be an object");
         for (const auto& [k, v] : params->items()) {
           const std::string where = "command " + pc.id + ": parameter " + k;
           switch (v.type()) {
@@ -576,7 +577,8 @@ absl::StatusOr<std::vector<PolledCommand>> ParseCommandsAnswer(std::string_view 
       }
       if (proto_form) {
         json p = json::object();
-        for (const char* k : {"string_params", "int_params", "bool_params", "string_array_params"}) {
+        for (const char* k :
+             {"string_params", "int_params", "bool_params", "string_array_params"}) {
           if (e.contains(k)) p[k] = e[k];
         }
         commands::Command typed;

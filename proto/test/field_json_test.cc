@@ -1,7 +1,7 @@
 #include "miglet/commands/field_json.h"
 
-#include <google/protobuf/util/message_differencer.h>
 #include <gmock/gmock.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -35,9 +35,9 @@ TEST(Rfc3339Test, FormatsAndParses) {
   EXPECT_EQ(*ParseRfc3339("2026-11-27T12:00:00.999999Z"), k12h00);
   EXPECT_EQ(*ParseRfc3339("2026-11-27T13:30:00+01:30"), k12h00);
   EXPECT_EQ(*ParseRfc3339("2026-11-27T10:00:00-02:00"), k12h00);
-  for (const char* bad : {"", "2026-11-27", "2026-11-27T12:00:00", "2026-13-27T12:00:00Z",
-                          "2026-11-27T12:00:00+0100", "2026-11-27T12:00:00Zjunk",
-                          "2026-11-27T12:00:00.Z", "1795780800", "yesterday"}) {
+  for (const char* bad :
+       {"", "2026-11-27", "2026-11-27T12:00:00", "2026-13-27T12:00:00Z", "2026-11-27T12:00:00+0100",
+        "2026-11-27T12:00:00Zjunk", "2026-11-27T12:00:00.Z", "1795780800", "yesterday"}) {
     auto t = ParseRfc3339(bad);
     ASSERT_FALSE(t.ok()) << bad;
     EXPECT_THAT(t.status().message(), HasSubstr("not an RFC 3339 time")) << bad;
@@ -52,11 +52,12 @@ TEST(FieldEventTest, VmStartedFromAFieldAgent) {
   EXPECT_EQ(ev->pool_id(), "pool-a");
   EXPECT_EQ(ev->org_id(), "acme");
   EXPECT_EQ(ev->timestamp(), k12h00);
-  EXPECT_THAT(ev->data(), UnorderedElementsAre(
-                              Pair("boot_seconds", "42"), Pair("provider", "gcp"),
-                              Pair("machine_type", "n2-standard-4"), Pair("region", "europe-west1"),
-                              Pair("cpu", "4"), Pair("memory", "16384"), Pair("disk", "100"),
-                              Pair("version", "1.4.2"), Pair("build_time", "2026-10-01T08:30:00Z")));
+  EXPECT_THAT(
+      ev->data(),
+      UnorderedElementsAre(Pair("boot_seconds", "42"), Pair("provider", "gcp"),
+                           Pair("machine_type", "n2-standard-4"), Pair("region", "europe-west1"),
+                           Pair("cpu", "4"), Pair("memory", "16384"), Pair("disk", "100"),
+                           Pair("version", "1.4.2"), Pair("build_time", "2026-10-01T08:30:00Z")));
 }
 
 TEST(FieldEventTest, RunnerRegisteredAndJobsFromAFieldAgent) {

@@ -570,7 +570,7 @@ TEST_F(ChannelTest, HttpApiEventsHeartbeatsPollAndAck) {
   }
 
   Send("vm-h", "h1", "drain");
-  r = c.Do("GET", "/api/v1/vms/vm-h/commands", "");
+  r = c.Do("GET", "/api/v1/vms/vm-h/commands?ack=true", "");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 200);
   EXPECT_THAT(r->body, HasSubstr("\"id\":\"h1\""));
@@ -580,8 +580,8 @@ TEST_F(ChannelTest, HttpApiEventsHeartbeatsPollAndAck) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 200);
   ASSERT_TRUE(signal_.Await([&] { return ResultCount() == 1; }));
-  r = c.Do("GET", "/api/v1/vms/vm-h/commands", "");
-  EXPECT_EQ(r->body, "{\"commands\":[]}");
+  r = c.Do("GET", "/api/v1/vms/vm-h/commands?ack=true", "");
+  EXPECT_EQ(r->body, R"({"vm_id":"vm-h","commands":[]})");
 
   // Bad input gets a clear error.
   r = c.Do("POST", "/api/v1/vms/vm-h/heartbeat", "{not json");

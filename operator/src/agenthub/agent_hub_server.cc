@@ -81,7 +81,7 @@ class AgentHubServerImpl final : public AgentHubServer {
         clock_(std::move(clock)),
         metrics_(metrics_registry ? std::make_unique<HubMetrics>(*metrics_registry) : nullptr),
         registry_(options_.hub, clock_, metrics_.get()),
-        http_api_(&registry_, clock_, options_.not_ready),
+        http_api_(&registry_, clock_, options_.not_ready, options_.registration),
         service_(
             &registry_, metrics_.get(),
             AgentStream::Options{options_.max_outbound_queue, options_.max_messages_per_second,

@@ -103,6 +103,83 @@ void AgentRegistry::MarkDeliveredLocked(Pending& p, MonoTime now) {
   if (metrics_) metrics_->CommandSent(p.cmd.type());
 }
 
+void AgentRegistry::CompleteLocked(const std::string& vm_id, Agent& a,
+                                   std::deque<Pending>::iterator p, bool success,
+                                   std::string message, std::map<std::string, std::string> result,
+                                   Deferred& d) {
+  const MonoTime now = clock_->Now();
+  const MonoTime sent = p->first_sent == MonoTime{} ? p->created : p->first_sent;
+  CommandResult r;
+  r.vm_id = vm_id;
+  r.command_id = p->cmd.id();
+  r.type = p->cmd.type();
+  r.status = absl::OkStatus();
+  r.success = success;
+  r.message = std::move(message);
+  r.result = std::move(result);
+  r.latency = now - sent;
+  if (metrics_) metrics_->CommandAck(r.type, success ? "success" : "failure", ToSeconds(r.latency));
+  d.completions.emplace_back(std::move(p->done), std::move(r));
+  a.pending.erase(p);
+  a.info.pending_commands = a.pending.size();
+}
+
+void AgentRegistry::CompleteByEffectLocked(const std::string& vm_id, Agent& a,
+                                           const commands::EventNotification* ev,
+                                           const commands::Heartbeat* hb, Deferred& d) {
+  for (size_t i = 0; i < a.pending.size();) {
+    auto p = a.pending.begin() + static_cast<std::ptrdiff_t>(i);
+    if (!p->by_effect) {
+      ++i;
+      continue;
+    }
+    const std::string& type = p->cmd.type();
+    std::optional<bool> done;  // success, when this report completes the command
+    std::string why;
+    if (ev != nullptr) {
+      const std::string& t = ev->type();
+      auto detail = [&](const char* k) {
+        auto it = ev->data().find(k);
+        return it == ev->data().end() ? std::string() : it->second;
+      };
+      const bool failed = t == "error" || t == "runner_crashed";
+      if ((type == "register_runner" && t == "runner_registered") ||
+          (type == "drain" && t == "drained") || (type == "shutdown" && t == "vm_shutting_down")) {
+        done = true;
+        why = "reported by the agent's " + t + " event";
+      } else if (failed && (type == "register_runner" || type == "drain" || type == "shutdown")) {
+        done = false;
+        why = t + " event: " + (detail("message").empty() ? detail("reason") : detail("message"));
+      }
+    } else if (hb != nullptr) {
+      const std::string& s = hb->miglet_state();
+      const std::string& runner = hb->runner_state().state();
+      if (type == "register_runner") {
+        if (hb->runner_state().configured() && (runner == "idle" || runner == "running")) {
+          done = true;
+          why = "the agent's heartbeat shows its runner " + runner;
+        }
+      } else if (type == "drain") {
+        if (s == "draining" || s == "shutting_down") done = true;
+        why = "the agent's heartbeat shows it " + s;
+      } else if (type == "shutdown") {
+        if (s == "shutting_down") done = true;
+        why = "the agent's heartbeat shows it " + s;
+      } else {
+        // Nothing else shows in a field agent's report: taken as applied once it has reported
+        // again after polling the command.
+        done = true;
+        why = "the agent does not ack over HTTP: taken as applied at its next heartbeat";
+      }
+    }
+    if (!done) {
+      ++i;
+      continue;
+    }
+    CompleteLocked(vm_id, a, p, *done, why, {}, d);  // erases it: i is the next one now
+  }
+}
+
 void AgentRegistry::UpdateConnectedGaugeLocked() {
   if (metrics_) metrics_->SetAgentsConnected(static_cast<double>(connected_));
 }
@@ -217,6 +294,7 @@ absl::Status AgentRegistry::Attach(const commands::ConnectRequest& req,
     a.info.version = req.version();
     a.info.connected = true;
     a.info.transport = "grpc";
+    a.info.acks_commands = true;
     a.info.lost = false;
     a.info.connected_at = clock_->WallNow();
     a.connected_mono = now;
@@ -235,6 +313,7 @@ absl::Status AgentRegistry::Attach(const commands::ConnectRequest& req,
         *msg.mutable_command() = p.cmd;
         if (!session->Send(msg)) break;
         MarkDeliveredLocked(p, now);
+        p.by_effect = false;  // acked on the stream
       }
     }
     d.changes.push_back(a.info);
@@ -304,6 +383,7 @@ absl::Status AgentRegistry::OnHeartbeat(const std::string& vm_id, const commands
       a.info.current_job = hb.current_job();
     }
     a.info.health = hb.health();
+    CompleteByEffectLocked(vm_id, a, nullptr, &hb, d);
     if (changed) d.changes.push_back(a.info);
   }
   RunDeferred(d);
@@ -326,22 +406,8 @@ void AgentRegistry::OnAck(const std::string& vm_id, const commands::CommandAck& 
       if (metrics_) metrics_->CommandAck("other", "duplicate", -1);
       return;
     }
-    const MonoTime sent = p->first_sent == MonoTime{} ? p->created : p->first_sent;
-    CommandResult r;
-    r.vm_id = vm_id;
-    r.command_id = ack.command_id();
-    r.type = p->cmd.type();
-    r.status = absl::OkStatus();
-    r.success = ack.success();
-    r.message = ack.message();
-    r.result.insert(ack.result().begin(), ack.result().end());
-    r.latency = now - sent;
-    if (metrics_) {
-      metrics_->CommandAck(r.type, ack.success() ? "success" : "failure", ToSeconds(r.latency));
-    }
-    d.completions.emplace_back(std::move(p->done), std::move(r));
-    a.pending.erase(p);
-    a.info.pending_commands = a.pending.size();
+    CompleteLocked(vm_id, a, p, ack.success(), ack.message(),
+                   {ack.result().begin(), ack.result().end()}, d);
   }
   RunDeferred(d);
 }
@@ -357,14 +423,15 @@ absl::Status AgentRegistry::OnEvent(const std::string& vm_id, commands::EventNot
     if (ev.vm_id().empty()) ev.set_vm_id(vm_id);
     if (ev.pool_id().empty()) ev.set_pool_id(a.info.pool_id);
     if (ev.org_id().empty()) ev.set_org_id(a.info.org_id);
+    CompleteByEffectLocked(vm_id, a, &ev, nullptr, d);
     d.events.push_back(std::move(ev));
   }
   RunDeferred(d);
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<commands::Command>> AgentRegistry::PollCommands(
-    const std::string& vm_id) {
+absl::StatusOr<std::vector<commands::Command>> AgentRegistry::PollCommands(const std::string& vm_id,
+                                                                           bool acks) {
   Deferred d;
   std::vector<commands::Command> out;
   {
@@ -382,13 +449,32 @@ absl::StatusOr<std::vector<commands::Command>> AgentRegistry::PollCommands(
       UpdateConnectedGaugeLocked();
       d.changes.push_back(a.info);
     }
+    if (a.info.acks_commands != acks) {
+      a.info.acks_commands = acks;
+      d.changes.push_back(a.info);
+    }
     for (auto& p : a.pending) {
+      // An agent that does not ack gets each command once: it cannot say it has one already.
+      if (!acks && p.by_effect) continue;
       out.push_back(p.cmd);
       MarkDeliveredLocked(p, now);
+      p.by_effect = !acks;
     }
   }
   RunDeferred(d);
   return out;
+}
+
+void AgentRegistry::SetAcksCommands(const std::string& vm_id, bool acks) {
+  Deferred d;
+  {
+    std::lock_guard l(mu_);
+    auto it = agents_.find(vm_id);
+    if (it == agents_.end() || it->second.info.acks_commands == acks) return;
+    it->second.info.acks_commands = acks;
+    d.changes.push_back(it->second.info);
+  }
+  RunDeferred(d);
 }
 
 void AgentRegistry::Sweep() {

@@ -62,7 +62,18 @@ class AgentRegistry : public AgentHub {
   absl::Status OnEvent(const std::string& vm_id, commands::EventNotification ev,
                        bool via_http = false);
   // HTTP polling: the agent's pending commands (all unacked ones; the agent dedups by id).
-  absl::StatusOr<std::vector<commands::Command>> PollCommands(const std::string& vm_id);
+  // An agent that acks over HTTP (miglet) says so with `acks`. One that does not (the MIGlet
+  // agents in the field) has each polled command done when its effect is reported: a
+  // register_runner by runner_registered (or a heartbeat with a configured runner), a drain by
+  // drained (or a draining heartbeat), a shutdown by vm_shutting_down (or a shutting_down
+  // heartbeat), an error event failing any of these; anything else by the next heartbeat. Such
+  // an agent is given each command once (it could not tell a repeat from a new one); the ack
+  // timeout ends one whose effect never shows.
+  absl::StatusOr<std::vector<commands::Command>> PollCommands(const std::string& vm_id,
+                                                              bool acks = true);
+
+  // Whether the agent (when known) acks its commands: an HTTP client says so on each request.
+  void SetAcksCommands(const std::string& vm_id, bool acks);
 
   // Times out unacked commands, marks silent agents lost (and HTTP pollers gone), and forgets
   // agents with no stream that have been silent for forget_after with nothing pending. Called
@@ -80,7 +91,8 @@ class AgentRegistry : public AgentHub {
     commands::Command cmd;
     CommandCallback done;
     MonoTime created;
-    MonoTime first_sent{};  // zero until delivered
+    MonoTime first_sent{};   // zero until delivered
+    bool by_effect = false;  // polled by an agent that does not ack: see PollCommands
   };
   struct Agent {
     AgentInfo info;
@@ -101,6 +113,14 @@ class AgentRegistry : public AgentHub {
   // may be held.
   absl::StatusOr<Agent*> GetOrAdmitLocked(const std::string& vm_id);
   void MarkDeliveredLocked(Pending& p, MonoTime now);
+  // Completes `p` (an iterator into a.pending) as acked with `success` and `message`.
+  void CompleteLocked(const std::string& vm_id, Agent& a, std::deque<Pending>::iterator p,
+                      bool success, std::string message, std::map<std::string, std::string> result,
+                      Deferred& d);
+  // The by-effect commands (see PollCommands) that `ev` or `hb` completes.
+  void CompleteByEffectLocked(const std::string& vm_id, Agent& a,
+                              const commands::EventNotification* ev, const commands::Heartbeat* hb,
+                              Deferred& d);
   void UpdateConnectedGaugeLocked();
   void RunDeferred(Deferred& d);
   std::string NewCommandIdLocked();

@@ -4,7 +4,9 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_split.h"
+#include "miglet/commands/field_json.h"
 #include "miglet/common/duration.h"
+#include "spdlog/spdlog.h"
 
 namespace miglet {
 
@@ -12,7 +14,6 @@ namespace {
 
 namespace pbu = google::protobuf::util;
 using google::protobuf::Struct;
-using google::protobuf::Value;
 
 std::string ToJson(const google::protobuf::Message& m) {
   pbu::JsonPrintOptions opts;
@@ -38,61 +39,21 @@ HttpResponse Json(int status, const google::protobuf::Message& m) {
 
 HttpResponse Ok() { return HttpResponse{200, "{\"ok\":true}", "application/json"}; }
 
-// Whether `d` is a number that converts to int64 (-2^63 <= d < 2^63; false for NaN).
-bool FitsInt64(double d) { return d >= -9223372036854775808.0 && d < 9223372036854775808.0; }
-
-std::string ScalarToString(const Value& v) {
-  switch (v.kind_case()) {
-    case Value::kStringValue:
-      return v.string_value();
-    case Value::kBoolValue:
-      return v.bool_value() ? "true" : "false";
-    case Value::kNumberValue: {
-      const double d = v.number_value();
-      // Only a double within int64's range may be cast (1e300 was undefined behaviour).
-      if (FitsInt64(d) && d == static_cast<double>(static_cast<int64_t>(d))) {
-        return std::to_string(static_cast<int64_t>(d));
-      }
-      return std::to_string(d);
-    }
-    case Value::kNullValue:
-      return "";
-    default:
-      return ToJson(v);
-  }
+HttpResponse Received(const std::string& vm_id, const std::string& message,
+                      const fieldjson::Registration* registration = nullptr) {
+  return HttpResponse{200, fieldjson::EventAnswer(vm_id, "received", message, registration),
+                      "application/json"};
 }
 
-// The contract's event body: {type, timestamp, vm_id, pool_id, org_id, metadata}. `data` is
-// accepted as well, the name the gRPC message uses.
-absl::StatusOr<commands::EventNotification> ParseEvent(const std::string& body) {
-  Struct s;
-  if (auto st = FromJson(body, &s); !st.ok()) return st;
-  commands::EventNotification ev;
-  const auto& f = s.fields();
-  auto str = [&](const char* k) { return f.count(k) ? ScalarToString(f.at(k)) : std::string(); };
-  ev.set_type(str("type"));
-  if (ev.type().empty()) return absl::InvalidArgumentError("event: type is required");
-  ev.set_vm_id(str("vm_id"));
-  ev.set_pool_id(str("pool_id"));
-  ev.set_org_id(str("org_id"));
-  if (f.count("timestamp")) {
-    const Value& ts = f.at("timestamp");
-    if (ts.kind_case() != Value::kNumberValue || !FitsInt64(ts.number_value())) {
-      return absl::InvalidArgumentError("event: timestamp must be unix seconds");
-    }
-    ev.set_timestamp(static_cast<int64_t>(ts.number_value()));
-  }
-  for (const char* key : {"metadata", "data"}) {
-    if (!f.count(key)) continue;
-    const Value& m = f.at(key);
-    if (m.kind_case() == Value::kNullValue) continue;
-    if (m.kind_case() != Value::kStructValue) {
-      return absl::InvalidArgumentError(std::string("event: ") + key + " must be an object");
-    }
-    for (const auto& [k, v] : m.struct_value().fields())
-      (*ev.mutable_data())[k] = ScalarToString(v);
-  }
-  return ev;
+fieldjson::Registration ToField(const RunnerRegistration& r) {
+  return {
+      .registration_token = r.token,
+      .expires_at =
+          std::chrono::duration_cast<std::chrono::seconds>(r.expires_at.time_since_epoch()).count(),
+      .runner_url = r.url,
+      .runner_group = r.group,
+      .labels = r.labels,
+      .runner_name = r.name};
 }
 
 HttpResponse BadRequest(const absl::Status& st) {
@@ -114,6 +75,7 @@ std::string AgentInfoToJson(const AgentInfo& a) {
   f["miglet_state"].set_string_value(a.miglet_state);
   f["pending_commands"].set_number_value(static_cast<double>(a.pending_commands));
   f["heartbeats"].set_number_value(static_cast<double>(a.heartbeats));
+  f["acks_commands"].set_bool_value(a.acks_commands);
   f["last_heartbeat"].set_number_value(static_cast<double>(
       std::chrono::duration_cast<std::chrono::seconds>(a.last_heartbeat.time_since_epoch())
           .count()));
@@ -127,8 +89,11 @@ std::string AgentInfoToJson(const AgentInfo& a) {
 }
 
 AgentHttpApi::AgentHttpApi(AgentRegistry* registry, std::shared_ptr<Clock> clock,
-                           std::function<std::string()> not_ready)
-    : registry_(registry), clock_(std::move(clock)), not_ready_(std::move(not_ready)) {}
+                           std::function<std::string()> not_ready, RegistrationSource registration)
+    : registry_(registry),
+      clock_(std::move(clock)),
+      not_ready_(std::move(not_ready)),
+      registration_(std::move(registration)) {}
 
 void AgentHttpApi::Handle(const HttpRequest& req, HttpReply reply) {
   if (req.path == "/health" || req.path == "/healthz") {
@@ -182,32 +147,78 @@ void AgentHttpApi::Handle(const HttpRequest& req, HttpReply reply) {
     }
     return;
   }
+  // miglet's agent marks every request ?ack=true: it acks its commands. A poller without the
+  // mark (a MIGlet agent in the field) does not.
+  const auto ack_mark = req.query.find("ack");
+  const bool acks =
+      ack_mark != req.query.end() && (ack_mark->second == "true" || ack_mark->second == "1");
   if (parts.size() == 5 && parts[4] == "heartbeat" && post) {
-    commands::Heartbeat hb;
-    if (auto st = FromJson(req.body, &hb); !st.ok()) return reply(BadRequest(st));
-    if (auto st = registry_->OnHeartbeat(vm_id, hb, /*via_http=*/true); !st.ok()) {
+    auto hb = fieldjson::ParseHeartbeat(req.body);
+    if (!hb.ok()) return reply(BadRequest(hb.status()));
+    if (auto st = registry_->OnHeartbeat(vm_id, *hb, /*via_http=*/true); !st.ok()) {
       return reply(refused(st));
     }
-    return reply(Ok());
+    registry_->SetAcksCommands(vm_id, acks);
+    return reply(Received(vm_id, "heartbeat received"));
   }
   if (parts.size() == 5 && parts[4] == "events" && post) {
-    auto ev = ParseEvent(req.body);
+    auto ev = fieldjson::ParseEvent(req.body);
     if (!ev.ok()) return reply(BadRequest(ev.status()));
+    const bool started = ev->type() == "vm_started";
     if (auto st = registry_->OnEvent(vm_id, std::move(*ev), /*via_http=*/true); !st.ok()) {
       return reply(refused(st));
     }
-    return reply(Ok());
+    registry_->SetAcksCommands(vm_id, acks);
+    if (started && registration_) {
+      // A machine that has just started may be handed its runner's registration at once: an
+      // agent that only speaks HTTP registers with it (miglet's agent waits for its command).
+      auto r = registration_(vm_id, /*only_if_wanted=*/true);
+      if (!r.ok()) {
+        spdlog::warn("agent {}: vm_started: no registration handed out: {}", vm_id,
+                     r.status().ToString());
+      } else if (r->has_value()) {
+        const fieldjson::Registration f = ToField(**r);
+        return reply(
+            Received(vm_id, "event received; register the runner with the token given", &f));
+      }
+    }
+    return reply(Received(vm_id, "event received"));
+  }
+  if (parts.size() == 5 && parts[4] == "registration-token" && post) {
+    auto ask = fieldjson::ParseRegistrationRequest(req.body);
+    if (!ask.ok()) return reply(BadRequest(ask.status()));
+    if (!registration_) {
+      return reply(JsonError(503, "unavailable",
+                             "this controller hands out no registration tokens (no operator)"));
+    }
+    auto r = registration_(vm_id, /*only_if_wanted=*/false);
+    if (!r.ok()) {
+      int code = 502;
+      std::string reason = "github_error";
+      switch (r.status().code()) {
+        case absl::StatusCode::kNotFound:
+          code = 404;
+          reason = "not_found";
+          break;
+        case absl::StatusCode::kFailedPrecondition:
+          code = 409;
+          reason = "conflict";
+          break;
+        default:
+          break;
+      }
+      return reply(JsonError(code, reason, std::string(r.status().message())));
+    }
+    if (!r->has_value()) {
+      return reply(JsonError(409, "conflict", "no registration for " + vm_id + " now"));
+    }
+    return reply(
+        HttpResponse{200, fieldjson::RegistrationAnswer(ToField(**r)), "application/json"});
   }
   if (parts.size() == 5 && parts[4] == "commands" && get) {
-    auto polled = registry_->PollCommands(vm_id);
+    auto polled = registry_->PollCommands(vm_id, acks);
     if (!polled.ok()) return reply(refused(polled.status()));
-    std::string out = "{\"commands\":[";
-    bool first = true;
-    for (const auto& c : *polled) {
-      out += (first ? "" : ",") + ToJson(c);
-      first = false;
-    }
-    return reply(HttpResponse{200, out + "]}", "application/json"});
+    return reply(HttpResponse{200, fieldjson::CommandsAnswer(vm_id, *polled), "application/json"});
   }
   if (parts.size() == 5 && parts[4] == "commands" && post) {
     return PostCommand(vm_id, req, std::move(reply));

@@ -15,7 +15,12 @@ namespace miglet {
 //   POST /api/v1/vms/{vm_id}/heartbeat           a heartbeat
 //   GET  /api/v1/vms/{vm_id}/commands            pending commands for that VM
 //   POST /api/v1/vms/{vm_id}/commands/{id}/ack   an ack for a polled command
+//   POST /api/v1/vms/{vm_id}/registration-token  a runner registration token for that VM
 //   GET  /health (and /healthz, /readyz)
+// in the JSON the MIGlet agents in the field send and expect (field_json.h); the proto JSON
+// form earlier miglet builds sent is read as well. miglet's agent polls with ?ack=true: it
+// acks each command; a poller without it has its commands done by their effect (see
+// AgentRegistry::PollCommands).
 // and, for operators and tools (miglet's own additions):
 //   GET  /api/v1/vms                             every agent the hub knows
 //   GET  /api/v1/vms/{vm_id}                     one agent
@@ -26,7 +31,7 @@ class AgentHttpApi {
   // `not_ready` says why the hub should not take agents yet ("" when it should); /readyz
   // answers 503 with that reason.
   AgentHttpApi(AgentRegistry* registry, std::shared_ptr<Clock> clock,
-               std::function<std::string()> not_ready = {});
+               std::function<std::string()> not_ready = {}, RegistrationSource registration = {});
 
   void Handle(const HttpRequest& req, HttpReply reply);
   // Answers waits whose time is up. Called by the hub's timer.
@@ -38,6 +43,7 @@ class AgentHttpApi {
   AgentRegistry* registry_;
   std::shared_ptr<Clock> clock_;
   std::function<std::string()> not_ready_;
+  RegistrationSource registration_;
   std::mutex mu_;
   std::multimap<MonoTime, HttpReply> waits_;
 };

@@ -402,6 +402,7 @@ class OperatorImpl final : public Operator {
     // The hub's change hook is a trigger only: reconciles read the agent's current state from
     // the hub, never from the (possibly out-of-order) snapshot.
     o_.hub->SetChangeHook([this](const AgentInfo& a) { OnAgentChange(a.vm_id, a.pool_id); });
+    o_.hub->SetEventHook([this](const commands::EventNotification& e) { OnAgentEvent(e); });
     return absl::OkStatus();
   }
 
@@ -549,6 +550,28 @@ class OperatorImpl final : public Operator {
     }
   }
 
+  absl::StatusOr<std::optional<RunnerRegistration>> Registration(const std::string& vm_id,
+                                                                 bool only_if_wanted) override;
+
+  // A runner_registered event names the runner's id (the MIGlet agents in the field send it):
+  // an agent that registered with a token handed out over HTTP has it kept like a JIT one's.
+  void OnAgentEvent(const commands::EventNotification& ev) {
+    if (ev.type() != "runner_registered") return;
+    auto it = ev.data().find("runner_id");
+    if (it == ev.data().end()) return;
+    char* end = nullptr;
+    const long long id = std::strtoll(it->second.c_str(), &end, 10);
+    if (id <= 0 || end == nullptr || *end != '\0') return;
+    for (const auto& key : names_.Keys(ev.vm_id())) {
+      auto obj = vms_->Get(key);
+      if (!obj) continue;
+      auto vm = api::DecodeRunnerVM(written_.Fresher(key, std::move(*obj)));
+      if (!vm.ok() || vm->status.runner.name.empty() || vm->status.runner.id > 0) continue;
+      learnt_runners_.Set(key, {vm->status.registrations, vm->status.runner.name, id});
+      o_.manager->Enqueue(kVmController, ctrl::Request::FromKey(key));
+    }
+  }
+
   OperatorOptions o_;
   kube::Informer* pools_ = nullptr;
   kube::Informer* vms_ = nullptr;
@@ -558,6 +581,9 @@ class OperatorImpl final : public Operator {
   Memo<LearntRunner> learnt_runners_;
   // Since when a drain or shutdown has waited for GitHub's busy runner to show at its agent.
   Memo<WallTime> held_since_;
+  // When a registration was last handed out over HTTP: no register_runner follows it for
+  // kHandedOutHold, while the agent registers with it.
+  Memo<WallTime> handed_out_;
   Written written_;
   std::unique_ptr<GitHubClients> github_;
   std::unique_ptr<kube::EventRecorder> events_;
@@ -606,12 +632,71 @@ absl::Status WriteVmStatus(Written& written, kube::ResourceClient& vms, api::Run
   return absl::OkStatus();
 }
 
+constexpr Duration kHandedOutHold = std::chrono::seconds(60);
+
+absl::StatusOr<std::optional<RunnerRegistration>> OperatorImpl::Registration(
+    const std::string& vm_id, bool only_if_wanted) {
+  const auto keys = names_.Keys(vm_id);
+  if (keys.empty()) return absl::NotFoundError("no RunnerVM is named " + vm_id);
+  if (keys.size() > 1) {
+    return absl::FailedPreconditionError("RunnerVMs named " + vm_id + " exist in " +
+                                         std::to_string(keys.size()) + " namespaces");
+  }
+  const std::string key = keys.front();
+  auto obj = vms_->Get(key);
+  if (!obj) return absl::NotFoundError("no RunnerVM is named " + vm_id);
+  ASSIGN_OR_RETURN(api::RunnerVM vm, api::DecodeRunnerVM(written_.Fresher(key, std::move(*obj))));
+  const auto pool = Pool(vm.meta.ns, vm.spec.pool_name);
+  if (!pool) {
+    return absl::FailedPreconditionError("RunnerVM " + vm.meta.Key() + ": pool " +
+                                         vm.spec.pool_name + " not found");
+  }
+  if (vm.meta.Deleting() || vm.spec.desired_state != api::DesiredState::kRunning) {
+    if (only_if_wanted) return std::nullopt;
+    return absl::FailedPreconditionError("RunnerVM " + vm.meta.Key() +
+                                         " is drained or shutting down: it takes no runner");
+  }
+  if (only_if_wanted) {
+    // miglet's own agents take their runner by a register_runner command; an agent that has
+    // one, or has a command on its way, is not handed another.
+    const auto agent = AgentOf(vm);
+    if (!agent || agent->acks_commands || agent->runner.configured() ||
+        agent->pending_commands > 0) {
+      return std::nullopt;
+    }
+  }
+  ASSIGN_OR_RETURN(auto gh, github_->For(*pool));
+  // Counted and named before GitHub is asked, as for a register_runner command: the finalizer
+  // and the sweep find the runner whatever happens next.
+  api::RunnerVMStatus counted = vm.status;
+  ++counted.registrations;
+  counted.runner = {};
+  counted.runner.name = RunnerName(*pool, vm);
+  counted.runner.ephemeral = pool->spec.runner.ephemeral;
+  auto vms = kube::RunnerVMsIn(*o_.kube, vm.meta.ns);
+  RETURN_IF_ERROR(WriteVmStatus(written_, vms, vm, counted));
+  ASSIGN_OR_RETURN(auto token, gh->CreateRegistrationToken());
+  handed_out_.Set(key, o_.clock->WallNow());
+  spdlog::info("RunnerVM {}: registration {} handed out over HTTP for runner {}", vm.meta.Key(),
+               counted.registrations, counted.runner.name);
+  Event(vm.meta, "RunnerVM", "Normal", "RegistrationHandedOut",
+        "a registration token for runner " + counted.runner.name + ", asked for over HTTP");
+  return RunnerRegistration{.token = token.token,
+                            .expires_at = token.expires_at,
+                            .url = gh->scope().url,
+                            .group = pool->spec.github.runner_group,
+                            .labels = pool->spec.runner.labels,
+                            .name = counted.runner.name};
+}
+
 absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
   OperatorImpl& op = *op_;
   auto obj = op.vms_->Get(req.Key());
   if (!obj) {
     op.outcomes_.Forget(req.Key());
     op.learnt_runners_.Forget(req.Key());
+    op.handed_out_.Forget(req.Key());
+    op.held_since_.Forget(req.Key());
     op.written_.Forget(req.Key());
     return ctrl::Result{};
   }
@@ -702,8 +787,14 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
     }
   }
 
-  // The next command.
-  const VmCommand cmd = PlanVmCommand(vm, *pool, agent, now);
+  // The next command. A registration handed out over HTTP a moment ago is not followed by a
+  // register_runner while the agent registers with it.
+  VmCommand cmd = PlanVmCommand(vm, *pool, agent, now);
+  if (cmd.kind == VmCommand::Kind::kRegister) {
+    if (auto at = op.handed_out_.Get(req.Key()); at && now - *at < kHandedOutHold) {
+      return ctrl::Result{kHandedOutHold - (now - *at)};
+    }
+  }
   // A drain or shutdown stops a runner its agent calls idle. GitHub may have given it a job a
   // moment ago that the runner has not printed yet: stopping it now cancels that job. So GitHub
   // is asked first; while it reports the runner busy the command waits (2 s at a time) for the
@@ -747,7 +838,10 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
         RETURN_IF_ERROR(WriteVmStatus(op.written_, vms, vm, counted));
         sp["runner_name"] = name;
         for (const auto& l : pool->spec.runner.labels) c.add_string_array_params(l);
-        if (pool->spec.runner.ephemeral) {
+        // An agent that does not ack (a MIGlet agent in the field, polling over HTTP) knows
+        // registration tokens only.
+        const bool jit = pool->spec.runner.ephemeral && (!agent || agent->acks_commands);
+        if (jit) {
           // A leftover of the same name (an earlier try whose id was never kept) is replaced
           // by the client when it is offline and idle.
           ASSIGN_OR_RETURN(int64_t group, gh->RunnerGroupId(pool->spec.github.runner_group));
@@ -771,7 +865,8 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
           }
           sp["runner_url"] = gh->scope().url;
           sp["runner_group"] = pool->spec.github.runner_group;
-          (*c.mutable_bool_params())["ephemeral"] = false;
+          sp["expires_at"] = api::FormatTime(token.expires_at);
+          (*c.mutable_bool_params())["ephemeral"] = pool->spec.runner.ephemeral;
         }
         break;
       }

@@ -30,6 +30,10 @@ struct AgentInfo {
   commands::VMHealth health;
   size_t pending_commands = 0;
   uint64_t heartbeats = 0;
+  // False for an agent that polls over HTTP without acking (the MIGlet agents in the field):
+  // its commands are done when their effect is reported, and it registers its runner with a
+  // registration token, never a JIT config.
+  bool acks_commands = true;
 };
 
 // How a command ended. `status` is OK when the agent acked it (whatever `success` says),
@@ -46,6 +50,24 @@ struct CommandResult {
 };
 
 using CommandCallback = std::function<void(const CommandResult&)>;
+
+// What an agent that registers its runner itself is handed: the answer to the HTTP API's
+// POST .../registration-token, and to a vm_started event when the controller wants the
+// machine's runner registered (the MIGlet agents in the field that speak only HTTP).
+struct RunnerRegistration {
+  std::string token;
+  WallTime expires_at{};
+  std::string url;
+  std::string group;
+  std::vector<std::string> labels;
+  std::string name;  // the runner name the controller expects (beside the field's keys)
+};
+// Asked for the agent `vm_id`. With `only_if_wanted`, nullopt unless the controller wants that
+// machine's runner registered now; without, an error says why none is given (NOT_FOUND: no
+// such RunnerVM; FAILED_PRECONDITION: it is not to run a runner; UNAVAILABLE: GitHub). It may
+// call GitHub: it runs on an HTTP server thread, never on the hub's.
+using RegistrationSource = std::function<absl::StatusOr<std::optional<RunnerRegistration>>(
+    const std::string& vm_id, bool only_if_wanted)>;
 
 struct HubOptions {
   // An agent silent for this long is marked lost (an HTTP poller: disconnected).

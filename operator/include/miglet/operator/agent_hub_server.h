@@ -50,6 +50,9 @@ struct AgentHubServerOptions {
   // Why the hub should not take agents yet ("" when it should): the HTTP API's /readyz answers
   // 503 with it. Unset: ready once serving.
   std::function<std::string()> not_ready;
+  // Registrations for agents that register their runner themselves (the HTTP API's
+  // registration-token endpoint and vm_started answers). Unset: that endpoint answers 503.
+  RegistrationSource registration;
 
   // TLS for the gRPC port: cert+key turn it on; a CA also requires client certificates.
   std::string tls_cert_file;

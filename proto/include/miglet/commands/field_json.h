@@ -56,8 +56,8 @@ struct Registration {
 
 // The answer to an event: {"status", "vm_id", "message", "acknowledged": true} and, when the
 // controller wants the agent's runner registered, the registration fields beside them.
-std::string EventAnswer(std::string_view vm_id, std::string_view status,
-                        std::string_view message, const Registration* registration = nullptr);
+std::string EventAnswer(std::string_view vm_id, std::string_view status, std::string_view message,
+                        const Registration* registration = nullptr);
 // The answer to POST .../registration-token.
 std::string RegistrationAnswer(const Registration& r);
 // The registration-token request ({"org_id", "pool_id", "runner_group", "labels"}); every key

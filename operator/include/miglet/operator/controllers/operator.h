@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -47,6 +48,11 @@ struct OperatorOptions {
 class Operator {
  public:
   virtual ~Operator() = default;
+  // A runner registration for the agent of the RunnerVM named `vm_id`, for agents that
+  // register their runner themselves (the hub's RegistrationSource). It counts as one of the
+  // RunnerVM's registrations, like a register_runner command.
+  virtual absl::StatusOr<std::optional<RunnerRegistration>> Registration(const std::string& vm_id,
+                                                                         bool only_if_wanted) = 0;
 };
 
 // Registers the controllers, their informers (RunnerPools, RunnerVMs, Pods) and the hub's
