@@ -129,6 +129,12 @@ int Run(int argc, char** argv) {
   TuneRuntimeForServing();
   InitHttpThreads(2);
   InitLogging("miglet", *ParseLogFormat(cfg.log_format), *ParseLogLevel(cfg.log_level));
+  if (!cfg.ignored_keys.empty()) {
+    // A field agent's file: what means nothing here is named once.
+    std::string keys;
+    for (const auto& k : cfg.ignored_keys) keys += (keys.empty() ? "" : ", ") + k;
+    spdlog::warn("config: keys ignored (they have no meaning for miglet): {}", keys);
+  }
 
   auto registry = std::make_shared<prometheus::Registry>();
   Agent agent(cfg, kVersion, MakeRealClock(), registry.get());

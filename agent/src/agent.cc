@@ -1,8 +1,13 @@
 #include "miglet/agent/agent.h"
 
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <future>
+#include <sstream>
 #include <utility>
 
 #include "miglet/agent/live_config.h"
@@ -24,6 +29,27 @@ bool BoolParam(const commands::Command& c, const std::string& k, bool def) {
 std::string StrParam(const commands::Command& c, const std::string& k) {
   auto it = c.string_params().find(k);
   return it == c.string_params().end() ? "" : it->second;
+}
+
+// The runner's id at GitHub, from the .runner file config.sh writes ({"agentId": 12, ...},
+// behind a UTF-8 byte order mark from the real runner); "" when there is none (a JIT runner
+// keeps its configuration in memory).
+std::string RunnerIdFromDir(const std::string& dir) {
+  std::ifstream in(std::filesystem::path(dir) / ".runner", std::ios::binary);
+  if (!in) return "";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
+  google::protobuf::Struct s;
+  google::protobuf::util::JsonParseOptions o;
+  o.ignore_unknown_fields = true;
+  if (!google::protobuf::util::JsonStringToMessage(text, &s, o).ok()) return "";
+  auto it = s.fields().find("agentId");
+  if (it == s.fields().end() || !it->second.has_number_value()) return "";
+  const double id = it->second.number_value();
+  if (id < 1 || id > 9e15) return "";
+  return std::to_string(static_cast<int64_t>(id));
 }
 }  // namespace
 
@@ -325,9 +351,14 @@ void Agent::CompleteRegistration() {
   SetState(AgentState::kIdle, "the runner is listening for jobs");
   std::string labels;
   for (const auto& label : p.reg.labels) labels += (labels.empty() ? "" : ",") + label;
-  Event("runner_registered", {{"runner_name", p.reg.name},
-                              {"labels", labels},
-                              {"ephemeral", p.reg.ephemeral ? "true" : "false"}});
+  // The keys the MIGlet agents in the field send as well (runner_url, runner_group, runner_id).
+  std::map<std::string, std::string> data = {{"runner_name", p.reg.name},
+                                             {"labels", labels},
+                                             {"ephemeral", p.reg.ephemeral ? "true" : "false"},
+                                             {"runner_url", p.reg.url},
+                                             {"runner_group", p.reg.group}};
+  if (auto id = RunnerIdFromDir(config_.runner_dir); !id.empty()) data["runner_id"] = id;
+  Event("runner_registered", std::move(data));
   p.reply(MakeAck(true, "runner " + p.reg.name + " registered and listening for jobs",
                   {{"runner_name", p.reg.name}}));
 }
@@ -445,7 +476,8 @@ void Agent::OnRunnerLine(const RunnerLine& line) {
       Publish();
       if (sm_.state() == AgentState::kIdle)
         SetState(AgentState::kJobRunning, "job " + line.job_name);
-      Event("job_started", {{"job_id", line.job_name}});
+      // run_id, as the field's events carry it: the runner's output does not say it.
+      Event("job_started", {{"job_id", line.job_name}, {"run_id", job_.run_id()}});
       client_->HeartbeatNow();
       break;
     }
@@ -456,9 +488,12 @@ void Agent::OnRunnerLine(const RunnerLine& line) {
       Publish();
       jobs_total_->Add({{"result", line.result}}).Increment();
       client_->HeartbeatNow();
-      Event(
-          "job_completed",
-          {{"job_id", line.job_name}, {"result", line.result}, {"success", ok ? "true" : "false"}});
+      Event("job_completed", {{"job_id", line.job_name},
+                              {"run_id", job_.run_id()},
+                              {"result", line.result},
+                              {"success", ok ? "true" : "false"},
+                              {"duration", std::to_string(std::max<int64_t>(
+                                               0, clock_->UnixSeconds() - job_.started_at()))}});
       if (sm_.state() == AgentState::kJobRunning) {
         SetState(AgentState::kIdle, "job " + line.job_name + " " + line.result);
       } else if (sm_.state() == AgentState::kDraining) {

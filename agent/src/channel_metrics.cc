@@ -52,6 +52,12 @@ ChannelMetrics::ChannelMetrics(prometheus::Registry* registry)
                         .Help("1 while the agent talks to the controller over the HTTP API")
                         .Register(reg_)
                         .Add({})),
+      commands_unreadable(prometheus::BuildCounter()
+                              .Name("miglet_commands_unreadable_total")
+                              .Help("Polled commands the agent could not read (each is logged "
+                                    "and, when it has an id, acked as failed)")
+                              .Register(reg_)
+                              .Add({})),
       commands_received_(&prometheus::BuildCounter()
                               .Name("miglet_commands_received_total")
                               .Help("Commands received from the controller, re-sends included")

@@ -28,6 +28,7 @@ class ChannelMetrics {
   prometheus::Gauge& outbound_queued;
   prometheus::Counter& outbound_dropped;
   prometheus::Gauge& http_fallback;
+  prometheus::Counter& commands_unreadable;
   void CommandReceived(const std::string& type);
 
  private:

@@ -14,6 +14,7 @@
 #include "miglet/agent/command_dedup.h"
 #include "miglet/agent/outbox.h"
 #include "miglet/commands/commands.grpc.pb.h"
+#include "miglet/commands/field_json.h"
 #include "miglet/common/http.h"
 #include "spdlog/spdlog.h"
 
@@ -135,8 +136,8 @@ class StreamClientImpl final : public StreamClient {
     if (started_) return;
     started_ = true;
     if (!options_.http_endpoint.empty()) {
-      auto c = MakeHttpTransport(
-          {.base_url = options_.http_endpoint, .timeout = std::chrono::seconds(10)});
+      auto c =
+          MakeHttpTransport({.base_url = options_.http_endpoint, .timeout = options_.http_timeout});
       if (c.ok()) {
         http_ = std::move(*c);
       } else {
@@ -457,7 +458,8 @@ class StreamClientImpl final : public StreamClient {
         next_hb = now + heartbeat_interval_;
         l.unlock();
         MIGletMessage hb = BuildHeartbeat();
-        auto r = http_->Do("POST", base + "/heartbeat", ToJson(hb.heartbeat()));
+        auto r =
+            Http("POST", base + "/heartbeat?ack=true", fieldjson::HeartbeatBody(hb.heartbeat()));
         if (r.ok() && r->status / 100 == 2) {
           metrics_.heartbeats_sent.Increment();
           metrics_.last_heartbeat.Set(static_cast<double>(clock_->UnixSeconds()));
@@ -500,44 +502,58 @@ class StreamClientImpl final : public StreamClient {
     if (options_.on_connection) options_.on_connection(false);
   }
 
+  std::string BearerToken() const { return options_.bearer_token ? options_.bearer_token() : ""; }
+
+  absl::StatusOr<ClientResponse> Http(const std::string& method, const std::string& target,
+                                      std::string body) {
+    ClientRequest req;
+    req.method = method;
+    req.target = target;
+    req.body = std::move(body);
+    if (const std::string t = BearerToken(); !t.empty()) {
+      req.headers.Set("Authorization", "Bearer " + t);
+    }
+    return http_->Send(req);
+  }
+
+  // Every request carries ?ack=true: this agent acks each command it polls, so the controller
+  // does not wait for a command's effect as it does for the MIGlet agents in the field.
   void PollHttpCommands(const std::string& base) {
-    auto r = http_->Do("GET", base + "/commands", "");
+    auto r = Http("GET", base + "/commands?ack=true", "");
     if (!r.ok() || r->status != 200) return;
-    google::protobuf::Struct body;
-    pbu::JsonParseOptions o;
-    o.ignore_unknown_fields = true;
-    if (!pbu::JsonStringToMessage(r->body, &body, o).ok()) {
-      spdlog::warn("HTTP command poll: unreadable answer");
+    auto polled = fieldjson::ParseCommandsAnswer(r->body);
+    if (!polled.ok()) {
+      spdlog::warn("HTTP command poll: unreadable answer: {}", polled.status().ToString());
       return;
     }
-    auto it = body.fields().find("commands");
-    if (it == body.fields().end() || !it->second.has_list_value()) return;
-    for (const auto& v : it->second.list_value().values()) {
-      std::string json;
-      (void)pbu::MessageToJsonString(v, &json);
-      commands::Command cmd;
-      if (pbu::JsonStringToMessage(json, &cmd, o).ok() && !cmd.id().empty()) EnqueueCommand(cmd);
+    for (auto& p : *polled) {
+      if (p.command.ok()) {
+        EnqueueCommand(*p.command);
+        continue;
+      }
+      // Never lost in silence: logged, counted, and acked as failed when it has an id (the
+      // controller then knows at once rather than at its ack timeout).
+      metrics_.commands_unreadable.Increment();
+      spdlog::error("HTTP command poll: cannot read command {}: {}",
+                    p.id.empty() ? "(no id)" : p.id, p.command.status().ToString());
+      if (p.id.empty()) continue;
+      MIGletMessage m;
+      auto* ack = m.mutable_command_ack();
+      ack->set_command_id(p.id);
+      ack->set_success(false);
+      ack->set_message("the agent cannot read this command: " +
+                       std::string(p.command.status().message()));
+      PushOutbox(std::move(m));
     }
   }
 
   bool PostHttp(const std::string& base, const MIGletMessage& m) {
     absl::StatusOr<ClientResponse> r;
     if (m.has_command_ack()) {
-      r = http_->Do("POST", base + "/commands/" + m.command_ack().command_id() + "/ack",
-                    ToJson(m.command_ack()));
+      r = Http("POST", base + "/commands/" + m.command_ack().command_id() + "/ack?ack=true",
+               ToJson(m.command_ack()));
     } else if (m.has_event()) {
-      // The contract's event body names the details `metadata`.
-      google::protobuf::Struct s;
-      auto& f = *s.mutable_fields();
-      const auto& ev = m.event();
-      f["type"].set_string_value(ev.type());
-      f["vm_id"].set_string_value(ev.vm_id());
-      f["pool_id"].set_string_value(ev.pool_id());
-      f["org_id"].set_string_value(ev.org_id());
-      f["timestamp"].set_number_value(static_cast<double>(ev.timestamp()));
-      auto& md = *f["metadata"].mutable_struct_value()->mutable_fields();
-      for (const auto& [k, v] : ev.data()) md[k].set_string_value(v);
-      r = http_->Do("POST", base + "/events", ToJson(s));
+      r = Http("POST", base + "/events?ack=true", fieldjson::EventBody(m.event()));
     } else {
       return true;  // nothing else travels over HTTP
     }
@@ -615,6 +631,9 @@ void Call::Begin() {
     std::lock_guard l(owner_->mu());
     writing_ = true;
     cur_kind_ = Kind::kConnect;
+  }
+  if (const std::string t = owner_->BearerToken(); !t.empty()) {
+    ctx_.AddMetadata("authorization", "Bearer " + t);
   }
   stub_->async()->StreamCommands(&ctx_, this);
   StartWrite(&cur_);

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -205,14 +206,25 @@ ConfigBinder& ConfigBinder::List(const std::string& key, std::vector<std::string
   return *this;
 }
 
+ConfigBinder& ConfigBinder::Ignore(const std::string& key_or_prefix) {
+  ignore_.push_back(key_or_prefix);
+  return *this;
+}
+
 absl::Status ConfigBinder::Finish() {
   if (!status_.ok()) return status_;
   if (file_ != nullptr) {
     for (const auto& [key, e] : file_->entries()) {
-      if (!known_.count(key)) {
-        return absl::InvalidArgumentError(file_->name() + ":" + std::to_string(e.line) + ": " +
-                                          key + ": unknown key");
+      if (known_.count(key)) continue;
+      const bool ignored = std::any_of(ignore_.begin(), ignore_.end(), [&](const std::string& i) {
+        return key == i || (!i.empty() && i.back() == '.' && key.rfind(i, 0) == 0);
+      });
+      if (ignored) {
+        ignored_.push_back(key + " (" + file_->name() + ":" + std::to_string(e.line) + ")");
+        continue;
       }
+      return absl::InvalidArgumentError(file_->name() + ":" + std::to_string(e.line) + ": " + key +
+                                        ": unknown key");
     }
   }
   return absl::OkStatus();

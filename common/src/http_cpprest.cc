@@ -134,6 +134,10 @@ class CpprestHttpServer final : public HttpServer {
       for (auto& [k, v] : web::uri::split_query(req.relative_uri().query())) {
         r.query[web::uri::decode(k)] = web::uri::decode(v);
       }
+      if (auto it = req.headers().find(http::header_names::authorization);
+          it != req.headers().end()) {
+        r.authorization = it->second;
+      }
     } catch (const std::exception& e) {
       SafeReply(req, JsonError(400, "bad_request", e.what()));
       return;

@@ -10,11 +10,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "agent_process.h"
 #include "await.h"
 #include "hub_harness.h"
+#include "miglet/common/http.h"
 #include "miglet/common/http_transport.h"
 #include "miglet/operator/agent_hub_server.h"
 
@@ -433,6 +435,100 @@ TEST_F(AgentLifecycleTest, VmModeRunsThePowerOffCommandAfterShutdown) {
   EXPECT_EQ(agent_->ExitCode(), 0);
   EXPECT_EQ(ReadAll(marker), "bye\n");
   ASSERT_TRUE(signal_.Await([&] { return HasEvent("vm_shutting_down"); }));
+}
+
+// A field agent's config file runs the real miglet: the keys without meaning here are named
+// once at start, and the bearer token of controller.auth.token_path reaches the controller on
+// every request, the rotated one as soon as the file changes.
+TEST(FieldConfigTest, AFieldAgentsFileRunsTheRealAgent) {
+  const auto dir = fs::temp_directory_path() / ("miglet-fieldcfg-" + std::to_string(getpid()));
+  fs::create_directories(dir / "runner");
+  std::ofstream(dir / "token") << "field-token-1\n";
+  std::mutex mu;
+  std::vector<HttpRequest> seen;
+  auto server = MakeHttpServer("127.0.0.1", 0, [&](const HttpRequest& r, HttpReply reply) {
+    {
+      std::lock_guard l(mu);
+      seen.push_back(r);
+    }
+    reply(HttpResponse{200,
+                       r.method == "GET" ? R"({"vm_id":"vm-field-1","commands":[]})"
+                                         : R"({"status":"received","acknowledged":true})",
+                       "application/json"});
+  });
+  auto port = server->Start();
+  ASSERT_TRUE(port.ok()) << port.status();
+
+  std::string yaml = ReadAll(fs::path(MIGLET_FIELD_FIXTURES) / "miglet.yaml");
+  auto replace = [&](const std::string& from, const std::string& to) {
+    const auto at = yaml.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    yaml.replace(at, from.size(), to);
+  };
+  replace("/var/run/secrets/miglet/token", (dir / "token").string());
+  replace("http://mig-controller.miglet-system:8080", "http://127.0.0.1:" + std::to_string(*port));
+  replace("  grpc_endpoint: mig-controller.miglet-system:50051\n", "");  // HTTP only
+  replace("dir: /home/runner", "dir: " + (dir / "runner").string());
+  replace("listen: 0.0.0.0:9102", "listen: 127.0.0.1:0");
+  std::ofstream(dir / "miglet.yaml") << yaml;
+
+  const std::string check = std::string(MIGLET_AGENT_PATH) +
+                            " --check-config --config=" + (dir / "miglet.yaml").string() + " > " +
+                            (dir / "check").string() + " 2>&1";
+  const int status = std::system(check.c_str());
+  const std::string out = ReadAll(dir / "check");
+  EXPECT_EQ(WEXITSTATUS(status), 0) << out;
+  EXPECT_THAT(out, HasSubstr("    type: \"bearer\"  # " + (dir / "miglet.yaml").string() +
+                             ":15"));  // a line less: no grpc_endpoint
+  EXPECT_THAT(out, HasSubstr("  register_timeout: 5m  # " + (dir / "miglet.yaml").string()));
+  EXPECT_THAT(out, HasSubstr("#   github.token_source ("));
+  EXPECT_THAT(out, HasSubstr("#   storage.mongodb.uri ("));
+
+  const std::string log = (dir / "miglet.log").string();
+  const std::string cfg = "--config=" + (dir / "miglet.yaml").string();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    setenv("MIGLET_LOGGING_FORMAT", "text", 1);
+    execl(MIGLET_AGENT_PATH, MIGLET_AGENT_PATH, cfg.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  Signal signal;
+  auto bearer = [&](const std::string& token) {
+    std::lock_guard l(mu);
+    for (const auto& r : seen) {
+      if (r.authorization == "Bearer " + token) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(signal.Await([&] { return bearer("field-token-1"); })) << ReadAll(log);
+  // Rotated: written whole under a new name and moved in place, as the kubelet does.
+  std::ofstream(dir / "token.new") << "field-token-2\n";
+  fs::rename(dir / "token.new", dir / "token");
+  EXPECT_TRUE(signal.Await([&] { return bearer("field-token-2"); })) << ReadAll(log);
+  {
+    std::lock_guard l(mu);
+    bool field_heartbeat = false;
+    for (const auto& r : seen) {
+      if (r.path == "/api/v1/vms/vm-field-1/heartbeat") {
+        field_heartbeat =
+            field_heartbeat || r.body.find(R"("runner_state":")") != std::string::npos;
+      }
+      EXPECT_FALSE(r.authorization.empty()) << r.method << " " << r.path;
+    }
+    EXPECT_TRUE(field_heartbeat);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  server->Stop();
+  const std::string logged = ReadAll(log);
+  EXPECT_THAT(logged, HasSubstr("keys ignored (they have no meaning for miglet): "
+                                "controller.retry.max_attempts ("));
+  EXPECT_THAT(logged, HasSubstr("storage.mongodb.uri ("));
+  EXPECT_THAT(logged, Not(HasSubstr("field-token")));
+  fs::remove_all(dir);
 }
 
 // Bad configs: exit 2 with the key and the line.

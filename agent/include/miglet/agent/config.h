@@ -1,6 +1,7 @@
 #pragma once
 
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,15 @@ struct AgentConfig {
   std::string controller_grpc_endpoint;  // controller.grpc_endpoint: host:port
   bool http_fallback = true;
   std::string tls_ca_file, tls_cert_file, tls_key_file, tls_server_name;
-  std::string auth_token;  // controller.auth.token (reserved: sent by a later version)
+  // The bearer token sent to the controller (Authorization: Bearer, on the stream and the HTTP
+  // API): controller.auth.type bearer with controller.auth.token_path (a file, re-read when it
+  // changes, as a field agent's config names it) or controller.auth.token (the token itself).
+  std::string auth_type;  // "", "none" or "bearer"
+  std::string auth_token;
+  std::string auth_token_path;
+  // controller.timeout: one HTTP request to the controller, and connect to connect_ack.
+  Duration controller_timeout = std::chrono::seconds(10);
+  std::string github_org;  // github.org: org_id when org_id is not set
   BackoffPolicy retry;
   Duration heartbeat_interval = std::chrono::seconds(15);
   Duration heartbeat_timeout = std::chrono::seconds(10);
@@ -39,6 +48,9 @@ struct AgentConfig {
 
   // Where each key's value came from (file:line, environment variable, flag or default).
   std::map<std::string, std::string> sources;
+  // Keys of a field agent's file that mean nothing here ("key (file:line)"): accepted, and
+  // named in one warning at start.
+  std::vector<std::string> ignored_keys;
 };
 
 // Reads `file` (empty: none) and the environment into `cfg`, then checks the result. Errors
@@ -51,5 +63,26 @@ std::string EffectiveConfigYaml(const AgentConfig& cfg);
 // Checks required keys and cross-key rules (also after flags were applied).
 absl::Status ValidateAgentConfig(const AgentConfig& cfg);
 StreamClientOptions ToStreamOptions(const AgentConfig& cfg, const std::string& version);
+
+// The keys of the MIGlet agents in the field that have no meaning here (see the wire
+// contract): accepted with a warning.
+extern const char* const kIgnoredFieldKeys[];
+
+// The bearer token from a file, re-read whenever the file's modification time or size changes
+// (a rotated Secret or projected token). Thread-safe.
+class TokenFile {
+ public:
+  explicit TokenFile(std::string path) : path_(std::move(path)) {}
+  // The token (trimmed of surrounding whitespace), or the last one read when the file cannot
+  // be read now; NOT_FOUND when it never could.
+  absl::StatusOr<std::string> Get();
+
+ private:
+  std::string path_;
+  std::mutex mu_;
+  int64_t mtime_ns_ = -1;
+  int64_t size_ = -1;
+  std::string token_;
+};
 
 }  // namespace miglet

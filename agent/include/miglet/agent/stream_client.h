@@ -26,6 +26,11 @@ struct StreamClientOptions {
   int fallback_after_failures = 3;  // consecutive failed gRPC attempts before falling back
   Duration http_poll_interval = std::chrono::seconds(5);
   Duration http_retry_grpc_after = std::chrono::seconds(60);  // while on HTTP, retry gRPC
+  Duration http_timeout = std::chrono::seconds(10);           // one HTTP request
+  // The bearer token for the controller (Authorization: Bearer, on the stream's metadata and
+  // every HTTP request), asked for at each connect and request so a rotated one is used; ""
+  // or unset: none.
+  std::function<std::string()> bearer_token;
 
   BackoffPolicy retry;
   Duration heartbeat_interval = std::chrono::seconds(15);

@@ -46,12 +46,20 @@ class ConfigBinder {
   ConfigBinder& Bool(const std::string& key, bool* out);
   ConfigBinder& Dur(const std::string& key, Duration* out);
   ConfigBinder& List(const std::string& key, std::vector<std::string>* out);
+  // Keys accepted but without meaning here: `key`, or every key under it when it ends in '.'
+  // ("storage.mongodb."). Each one the file has is listed by ignored(), never an error.
+  ConfigBinder& Ignore(const std::string& key_or_prefix);
 
   // OK, or the first error (bad value or unknown key).
   absl::Status Finish();
 
   // Where a key's value came from, for error messages of cross-field checks.
   std::string Where(const std::string& key) const;
+
+  // Every bound key and where its value came from (file:line, environment variable, default).
+  const std::map<std::string, std::string>& sources() const { return known_; }
+  // The ignored keys the file has, as "key (file:line)", sorted by key.
+  const std::vector<std::string>& ignored() const { return ignored_; }
 
   static std::string EnvName(const std::string& prefix, const std::string& key);
 
@@ -64,6 +72,8 @@ class ConfigBinder {
   const ConfigFile* file_;
   std::string prefix_;
   std::map<std::string, std::string> known_;  // key -> where it came from
+  std::vector<std::string> ignored_;
+  std::vector<std::string> ignore_;  // keys and prefixes
   absl::Status status_;
 };
 

@@ -20,6 +20,7 @@ struct HttpRequest {
   std::string path;    // decoded path, no query
   std::map<std::string, std::string> query;
   std::string body;
+  std::string authorization;  // the Authorization header, "" when none
 };
 
 struct HttpResponse {
