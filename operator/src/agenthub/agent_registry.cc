@@ -121,7 +121,7 @@ void AgentRegistry::CompleteLocked(const std::string& vm_id, Agent& a,
   if (metrics_) metrics_->CommandAck(r.type, success ? "success" : "failure", ToSeconds(r.latency));
   d.completions.emplace_back(std::move(p->done), std::move(r));
   a.pending.erase(p);
-  a.info.pending_commands = a.pending.size();
+  SyncPendingLocked(a);
 }
 
 void AgentRegistry::CompleteByEffectLocked(const std::string& vm_id, Agent& a,
@@ -180,6 +180,12 @@ void AgentRegistry::CompleteByEffectLocked(const std::string& vm_id, Agent& a,
   }
 }
 
+void AgentRegistry::SyncPendingLocked(Agent& a) {
+  a.info.pending_commands = a.pending.size();
+  a.info.pending_types.clear();
+  for (const auto& p : a.pending) a.info.pending_types.push_back(p.cmd.type());
+}
+
 void AgentRegistry::UpdateConnectedGaugeLocked() {
   if (metrics_) metrics_->SetAgentsConnected(static_cast<double>(connected_));
 }
@@ -226,7 +232,7 @@ absl::StatusOr<std::string> AgentRegistry::SendCommand(const std::string& vm_id,
   const MonoTime now = clock_->Now();
   if (cmd.created_at() == 0) cmd.set_created_at(clock_->UnixSeconds());
   a.pending.push_back(Pending{std::move(cmd), std::move(done), now, {}});
-  a.info.pending_commands = a.pending.size();
+  SyncPendingLocked(a);
   Pending& p = a.pending.back();
   if (a.session) {
     commands::ControllerMessage msg;
@@ -497,7 +503,7 @@ void AgentRegistry::Sweep() {
         if (metrics_) metrics_->CommandAck(r.type, "timeout", -1);
         d.completions.emplace_back(std::move(p.done), std::move(r));
         a.pending.pop_front();
-        a.info.pending_commands = a.pending.size();
+        SyncPendingLocked(a);
       }
       if (now - a.last_seen < options_.heartbeat_timeout) continue;
       if (!a.info.connected) {
@@ -560,7 +566,7 @@ void AgentRegistry::Shutdown() {
         d.completions.emplace_back(std::move(p.done), std::move(r));
       }
       a.pending.clear();
-      a.info.pending_commands = 0;
+      SyncPendingLocked(a);
       a.info.connected = false;
     }
     connected_ = 0;

@@ -122,6 +122,8 @@ class AgentRegistry : public AgentHub {
                               const commands::EventNotification* ev, const commands::Heartbeat* hb,
                               Deferred& d);
   void UpdateConnectedGaugeLocked();
+  // info.pending_commands and info.pending_types from a.pending.
+  void SyncPendingLocked(Agent& a);
   void RunDeferred(Deferred& d);
   std::string NewCommandIdLocked();
 

@@ -6,6 +6,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <map>
@@ -658,10 +659,11 @@ absl::StatusOr<std::optional<RunnerRegistration>> OperatorImpl::Registration(
   }
   if (only_if_wanted) {
     // miglet's own agents take their runner by a register_runner command; an agent that has
-    // one, or has a command on its way, is not handed another.
+    // a runner, or a register_runner on its way, is not handed another.
     const auto agent = AgentOf(vm);
-    if (!agent || agent->acks_commands || agent->runner.configured() ||
-        agent->pending_commands > 0) {
+    if (!agent || agent->acks_commands || agent->runner.configured()) return std::nullopt;
+    const auto& types = agent->pending_types;
+    if (std::find(types.begin(), types.end(), "register_runner") != types.end()) {
       return std::nullopt;
     }
   }

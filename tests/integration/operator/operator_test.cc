@@ -10,6 +10,7 @@
 #include "../agent_process.h"
 #include "../github/standin.h"
 #include "../kube/common.h"
+#include "miglet/common/http_transport.h"
 #include "miglet/operator/agent_hub_server.h"
 #include "miglet/operator/controllers/operator.h"
 #include "miglet/operator/ctrl/manager.h"
@@ -47,7 +48,14 @@ class OperatorTest : public ::testing::Test {
     AgentHubServerOptions ho;
     ho.bind_address = "127.0.0.1";
     ho.grpc_port = 0;
-    ho.http_port = -1;
+    ho.http_port = 0;
+    // Registrations for agents that register their runner themselves, from the operator.
+    ho.registration =
+        [this](const std::string& vm_id,
+               bool only_if_wanted) -> absl::StatusOr<std::optional<RunnerRegistration>> {
+      if (!operator_) return absl::UnavailableError("no operator yet");
+      return operator_->Registration(vm_id, only_if_wanted);
+    };
     auto hub = AgentHubServer::Start(ho, MakeRealClock(), nullptr);
     ASSERT_TRUE(hub.ok()) << hub.status();
     hub_ = std::move(*hub);
@@ -224,6 +232,122 @@ TEST_F(OperatorTest, ExternalPoolFollowsKubectlScaleAndNeverKillsAJob) {
   ASSERT_TRUE(Scale("ext", 0).ok());
   ASSERT_TRUE(Eventually([&] { return StandinRunners().empty(); }))
       << standin_->State().dump() << Logs();
+}
+
+// A MIGlet agent from the field that speaks only HTTP (no gRPC, no acks) gets a runner and
+// leaves nothing registered: adopted by its external pool, handed a registration in the answer
+// to its vm_started once the pool wants it serving, registers the runner itself (config.sh, as
+// it does), and is drained by a command it polls, done by the effect it reports.
+TEST_F(OperatorTest, AFieldAgentOverHttpGetsARunnerAndLeavesNothingRegistered) {
+  ExternalPool("field", 0, /*ephemeral=*/false);
+  auto http =
+      MakeHttpTransport({.base_url = "http://127.0.0.1:" + std::to_string(hub_->http_port()),
+                         .timeout = std::chrono::seconds(10)});
+  ASSERT_TRUE(http.ok()) << http.status();
+  const std::string vm = "/api/v1/vms/vm-field-1";
+  auto post = [&](const std::string& path, const std::string& body) {
+    auto r = (*http)->Do("POST", vm + path, body);
+    EXPECT_TRUE(r.ok() && r->status == 200) << path << ": " << (r.ok() ? r->body : "");
+    return r.ok() ? r->body : std::string();
+  };
+  const std::string ids =
+      R"("timestamp":"2026-11-27T12:00:00Z","vm_id":"vm-field-1","pool_id":"field","org_id":"acme")";
+  auto heartbeat = [&](const std::string& state, const std::string& runner) {
+    post("/heartbeat", R"({"type":"heartbeat",)" + ids + R"(,"miglet_state":")" + state +
+                           R"(","runner_state":")" + runner +
+                           R"(","vm_health":{"cpu_load":1,"memory_used":512,"memory_total":2048,)"
+                           R"("disk_used":1,"disk_total":10}})");
+  };
+  const std::string started = R"({"type":"vm_started",)" + ids +
+                              R"(,"machine_type":"e2-small","cpu":2,"memory":2048,"disk":10,)"
+                              R"("version":"1.4.2","build_time":"2026-10-01T08:30:00Z"})";
+  // Adopted as a spare while the pool has no replicas: no registration offered.
+  EXPECT_THAT(post("/events", started), ::testing::Not(HasSubstr("registration_token")));
+  ASSERT_TRUE(Eventually([&] {
+    heartbeat("connecting", "offline");
+    return !Vm("vm-field-1").is_null();
+  }));
+  EXPECT_EQ(Vm("vm-field-1")["spec"]["desiredState"], "Drained");
+
+  // The pool wants it serving: its (re)started agent is answered with a registration.
+  ASSERT_TRUE(Scale("field", 1).ok());
+  ASSERT_TRUE(Eventually([&] {
+    heartbeat("connecting", "offline");
+    return Vm("vm-field-1")["spec"].value("desiredState", "") == "Running";
+  }));
+  // (Once the controller's cache has the RunnerVM serving: until then none is offered.)
+  Json answer;
+  ASSERT_TRUE(Eventually([&] {
+    heartbeat("connecting", "offline");
+    answer = Json::parse(post("/events", started));
+    return answer.contains("registration_token");
+  })) << answer.dump();
+  EXPECT_EQ(answer["acknowledged"], true);
+  EXPECT_EQ(answer["runner_url"], standin_->url() + "/acme");
+  EXPECT_EQ(answer["labels"], Json({"self-hosted", "linux"}));
+  EXPECT_EQ(Vm("vm-field-1")["status"].value("registrations", 0), 1);
+  // The endpoint of its own hands one out too (another registration of the same machine).
+  auto token = (*http)->Do("POST", vm + "/registration-token",
+                           R"({"org_id":"acme","pool_id":"field","labels":["linux"]})");
+  ASSERT_TRUE(token.ok());
+  EXPECT_EQ(token->status, 200) << token->body;
+  EXPECT_THAT(token->body, HasSubstr(R"("registration_token":")"));
+  auto none = (*http)->Do("POST", "/api/v1/vms/vm-nobody/registration-token", "{}");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->status, 404) << none->body;
+
+  // It registers the runner itself, under a name of its own, and says so.
+  const auto runner = dir_ / "field-runner";
+  std::filesystem::create_directories(runner);
+  for (const char* f : {"config.sh", "run.sh"}) {
+    std::filesystem::copy_file(std::filesystem::path(MIGLET_FAKE_RUNNER_DIR) / f, runner / f);
+  }
+  const std::string config =
+      "cd " + runner.string() + " && FAKE_RUNNER_CA_FILE=" + standin_->ca_file() +
+      " ./config.sh --url " + answer["runner_url"].get<std::string>() + " --token " +
+      answer["registration_token"].get<std::string>() +
+      " --name field-host-1 --labels self-hosted,linux --unattended" + " > config.out 2>&1";
+  ASSERT_EQ(std::system(config.c_str()), 0) << ::miglet::testing::ReadAll(runner / "config.out");
+  ASSERT_EQ(StandinRunners().size(), 1u) << standin_->State().dump();
+  const int64_t runner_id = StandinRunners()[0].value("id", int64_t{0});
+  post("/events", R"({"type":"runner_registered",)" + ids + R"(,"runner_url":")" +
+                      answer["runner_url"].get<std::string>() + R"(","runner_id":)" +
+                      std::to_string(runner_id) +
+                      R"(,"labels":["self-hosted","linux"],"runner_group":"default"})");
+  heartbeat("idle", "idle");
+  ASSERT_TRUE(Eventually([&] {
+    heartbeat("idle", "idle");
+    return Vm("vm-field-1")["status"]["runner"].value("id", int64_t{0}) == runner_id;
+  })) << Vm("vm-field-1").dump();
+  // No register_runner followed the registration it was handed.
+  auto polled = (*http)->Do("GET", vm + "/commands", "");
+  ASSERT_TRUE(polled.ok());
+  EXPECT_THAT(polled->body, ::testing::Not(HasSubstr("register_runner")));
+
+  // Scaled to 0: the drain it polls is done when its heartbeat shows it draining with the
+  // runner stopped, and the controller then deregisters the runner by its id.
+  ASSERT_TRUE(Scale("field", 0).ok());
+  std::string drain_id, polls;
+  ASSERT_TRUE(Eventually([&] {
+    heartbeat("idle", "idle");
+    auto r = (*http)->Do("GET", vm + "/commands", "");
+    if (!r.ok()) return false;
+    polls += r->body + "\n";
+    const Json polled = Json::parse(r->body);
+    for (const auto& c : polled["commands"]) {
+      if (c["type"] == "drain") drain_id = c["id"].get<std::string>();
+    }
+    return !drain_id.empty();
+  })) << polls
+      << hub_->hub().GetAgent("vm-field-1")->pending_commands;
+  ASSERT_TRUE(Eventually([&] {
+    heartbeat("draining", "offline");
+    return StandinRunners().empty();
+  })) << standin_->State().dump()
+      << Vm("vm-field-1").dump();
+  EXPECT_EQ(Vm("vm-field-1")["status"]["lastCommand"].value("type", ""), "drain");
+  EXPECT_EQ(Vm("vm-field-1")["status"]["lastCommand"].value("success", false), true)
+      << Vm("vm-field-1").dump();
 }
 
 // A change of the pool's agent settings reaches agents that are already running, with nothing

@@ -29,6 +29,7 @@ struct AgentInfo {
   commands::JobInfo current_job;
   commands::VMHealth health;
   size_t pending_commands = 0;
+  std::vector<std::string> pending_types;  // their types, in send order
   uint64_t heartbeats = 0;
   // False for an agent that polls over HTTP without acking (the MIGlet agents in the field):
   // its commands are done when their effect is reported, and it registers its runner with a
