@@ -73,6 +73,17 @@ absl::StatusOr<std::string> Str(const json& obj, const char* key, std::string_vi
   return ToText(*it);
 }
 
+// Several optional string keys of `obj` into their fields; the first bad one is the error.
+absl::Status Strs(const json& obj, std::initializer_list<std::pair<const char*, std::string*>> keys,
+                  std::string_view what) {
+  for (const auto& [key, out] : keys) {
+    auto v = Str(obj, key, what);
+    if (!v.ok()) return v.status();
+    *out = std::move(*v);
+  }
+  return absl::OkStatus();
+}
+
 // A time: RFC 3339 (the field form) or unix seconds (the proto form). Absent or null is 0.
 absl::StatusOr<int64_t> Time(const json& obj, const char* key, std::string_view what) {
   auto it = obj.find(key);
@@ -245,12 +256,13 @@ absl::StatusOr<commands::EventNotification> ParseEvent(std::string_view body) {
     return Invalid(kWhat, "type is required (a string)");
   }
   ev.set_type(type->get<std::string>());
-  for (auto [key, out] :
-       {std::pair{"vm_id", ev.mutable_vm_id()}, std::pair{"pool_id", ev.mutable_pool_id()},
-        std::pair{"org_id", ev.mutable_org_id()}}) {
-    auto v = Str(*j, key, kWhat);
-    if (!v.ok()) return v.status();
-    *out = std::move(*v);
+  if (auto st = Strs(*j,
+                     {{"vm_id", ev.mutable_vm_id()},
+                      {"pool_id", ev.mutable_pool_id()},
+                      {"org_id", ev.mutable_org_id()}},
+                     kWhat);
+      !st.ok()) {
+    return st;
   }
   auto ts = Time(*j, "timestamp", kWhat);
   if (!ts.ok()) return ts.status();
@@ -273,13 +285,14 @@ absl::StatusOr<commands::Heartbeat> ParseHeartbeat(std::string_view body) {
   auto j = ParseObject(body, kWhat);
   if (!j.ok()) return j.status();
   commands::Heartbeat hb;
-  for (auto [key, out] :
-       {std::pair{"vm_id", hb.mutable_vm_id()}, std::pair{"pool_id", hb.mutable_pool_id()},
-        std::pair{"org_id", hb.mutable_org_id()},
-        std::pair{"miglet_state", hb.mutable_miglet_state()}}) {
-    auto v = Str(*j, key, kWhat);
-    if (!v.ok()) return v.status();
-    *out = std::move(*v);
+  if (auto st = Strs(*j,
+                     {{"vm_id", hb.mutable_vm_id()},
+                      {"pool_id", hb.mutable_pool_id()},
+                      {"org_id", hb.mutable_org_id()},
+                      {"miglet_state", hb.mutable_miglet_state()}},
+                     kWhat);
+      !st.ok()) {
+    return st;
   }
   auto ts = Time(*j, "timestamp", kWhat);
   if (!ts.ok()) return ts.status();
@@ -338,14 +351,16 @@ absl::StatusOr<commands::Heartbeat> ParseHeartbeat(std::string_view body) {
   if (auto it = j->find("current_job"); it != j->end() && !it->is_null()) {
     if (!it->is_object()) return Invalid(kWhat, "current_job must be an object");
     auto* job = hb.mutable_current_job();
-    for (auto [key, out] :
-         {std::pair{"job_id", job->mutable_job_id()}, std::pair{"run_id", job->mutable_run_id()},
-          std::pair{"repository", job->mutable_repository()},
-          std::pair{"branch", job->mutable_branch()}, std::pair{"commit", job->mutable_commit()},
-          std::pair{"status", job->mutable_status()}}) {
-      auto v = Str(*it, key, "heartbeat: current_job");
-      if (!v.ok()) return v.status();
-      *out = std::move(*v);
+    if (auto st = Strs(*it,
+                       {{"job_id", job->mutable_job_id()},
+                        {"run_id", job->mutable_run_id()},
+                        {"repository", job->mutable_repository()},
+                        {"branch", job->mutable_branch()},
+                        {"commit", job->mutable_commit()},
+                        {"status", job->mutable_status()}},
+                       "heartbeat: current_job");
+        !st.ok()) {
+      return st;
     }
     auto started = Time(*it, "started_at", "heartbeat: current_job");
     if (!started.ok()) return started.status();
@@ -384,11 +399,11 @@ absl::StatusOr<RegistrationRequest> ParseRegistrationRequest(std::string_view bo
   if (body.empty()) return r;  // every key is optional
   auto j = ParseObject(body, kWhat);
   if (!j.ok()) return j.status();
-  for (auto [key, out] : {std::pair{"org_id", &r.org_id}, std::pair{"pool_id", &r.pool_id},
-                          std::pair{"runner_group", &r.runner_group}}) {
-    auto v = Str(*j, key, kWhat);
-    if (!v.ok()) return v.status();
-    *out = *v;
+  if (auto st = Strs(
+          *j, {{"org_id", &r.org_id}, {"pool_id", &r.pool_id}, {"runner_group", &r.runner_group}},
+          kWhat);
+      !st.ok()) {
+    return st;
   }
   if (auto it = j->find("labels"); it != j->end() && !it->is_null()) {
     if (!it->is_array()) return Invalid(kWhat, "labels must be an array of strings");

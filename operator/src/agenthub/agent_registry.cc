@@ -180,6 +180,12 @@ void AgentRegistry::CompleteByEffectLocked(const std::string& vm_id, Agent& a,
   }
 }
 
+bool AgentRegistry::NoteAcksLocked(Agent& a, bool acks) {
+  if (a.info.acks_commands == acks) return false;
+  a.info.acks_commands = acks;
+  return true;
+}
+
 void AgentRegistry::SyncPendingLocked(Agent& a) {
   a.info.pending_commands = a.pending.size();
   a.info.pending_types.clear();
@@ -347,7 +353,7 @@ void AgentRegistry::Detach(const std::string& vm_id, const AgentSession* session
 }
 
 absl::Status AgentRegistry::OnHeartbeat(const std::string& vm_id, const commands::Heartbeat& hb,
-                                        bool via_http) {
+                                        bool via_http, bool acks) {
   if (metrics_) metrics_->HeartbeatReceived();
   Deferred d;
   {
@@ -389,6 +395,7 @@ absl::Status AgentRegistry::OnHeartbeat(const std::string& vm_id, const commands
       a.info.current_job = hb.current_job();
     }
     a.info.health = hb.health();
+    if (via_http && NoteAcksLocked(a, acks)) changed = true;
     CompleteByEffectLocked(vm_id, a, nullptr, &hb, d);
     if (changed) d.changes.push_back(a.info);
   }
@@ -419,7 +426,7 @@ void AgentRegistry::OnAck(const std::string& vm_id, const commands::CommandAck& 
 }
 
 absl::Status AgentRegistry::OnEvent(const std::string& vm_id, commands::EventNotification ev,
-                                    bool via_http) {
+                                    bool via_http, bool acks) {
   Deferred d;
   {
     std::lock_guard l(mu_);
@@ -429,6 +436,7 @@ absl::Status AgentRegistry::OnEvent(const std::string& vm_id, commands::EventNot
     if (ev.vm_id().empty()) ev.set_vm_id(vm_id);
     if (ev.pool_id().empty()) ev.set_pool_id(a.info.pool_id);
     if (ev.org_id().empty()) ev.set_org_id(a.info.org_id);
+    if (via_http && NoteAcksLocked(a, acks)) d.changes.push_back(a.info);
     CompleteByEffectLocked(vm_id, a, &ev, nullptr, d);
     d.events.push_back(std::move(ev));
   }
@@ -455,10 +463,7 @@ absl::StatusOr<std::vector<commands::Command>> AgentRegistry::PollCommands(const
       UpdateConnectedGaugeLocked();
       d.changes.push_back(a.info);
     }
-    if (a.info.acks_commands != acks) {
-      a.info.acks_commands = acks;
-      d.changes.push_back(a.info);
-    }
+    if (NoteAcksLocked(a, acks)) d.changes.push_back(a.info);
     for (auto& p : a.pending) {
       // An agent that does not ack gets each command once: it cannot say it has one already.
       if (!acks && p.by_effect) continue;
@@ -469,18 +474,6 @@ absl::StatusOr<std::vector<commands::Command>> AgentRegistry::PollCommands(const
   }
   RunDeferred(d);
   return out;
-}
-
-void AgentRegistry::SetAcksCommands(const std::string& vm_id, bool acks) {
-  Deferred d;
-  {
-    std::lock_guard l(mu_);
-    auto it = agents_.find(vm_id);
-    if (it == agents_.end() || it->second.info.acks_commands == acks) return;
-    it->second.info.acks_commands = acks;
-    d.changes.push_back(it->second.info);
-  }
-  RunDeferred(d);
 }
 
 void AgentRegistry::Sweep() {

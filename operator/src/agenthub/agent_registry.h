@@ -55,12 +55,13 @@ class AgentRegistry : public AgentHub {
   void Detach(const std::string& vm_id, const AgentSession* session);
 
   // Over HTTP, an unknown vm_id is refused with RESOURCE_EXHAUSTED when
-  // max_agents_without_stream agents are known without a stream already.
+  // max_agents_without_stream agents are known without a stream already, and `acks` says
+  // whether the client acks its commands (see PollCommands).
   absl::Status OnHeartbeat(const std::string& vm_id, const commands::Heartbeat& hb,
-                           bool via_http = false);
+                           bool via_http = false, bool acks = true);
   void OnAck(const std::string& vm_id, const commands::CommandAck& ack);
   absl::Status OnEvent(const std::string& vm_id, commands::EventNotification ev,
-                       bool via_http = false);
+                       bool via_http = false, bool acks = true);
   // HTTP polling: the agent's pending commands (all unacked ones; the agent dedups by id).
   // An agent that acks over HTTP (miglet) says so with `acks`. One that does not (the MIGlet
   // agents in the field) has each polled command done when its effect is reported: a
@@ -71,9 +72,6 @@ class AgentRegistry : public AgentHub {
   // timeout ends one whose effect never shows.
   absl::StatusOr<std::vector<commands::Command>> PollCommands(const std::string& vm_id,
                                                               bool acks = true);
-
-  // Whether the agent (when known) acks its commands: an HTTP client says so on each request.
-  void SetAcksCommands(const std::string& vm_id, bool acks);
 
   // Times out unacked commands, marks silent agents lost (and HTTP pollers gone), and forgets
   // agents with no stream that have been silent for forget_after with nothing pending. Called
@@ -122,6 +120,8 @@ class AgentRegistry : public AgentHub {
                               const commands::EventNotification* ev, const commands::Heartbeat* hb,
                               Deferred& d);
   void UpdateConnectedGaugeLocked();
+  // Notes whether an HTTP client acks its commands; true when that changed.
+  static bool NoteAcksLocked(Agent& a, bool acks);
   // info.pending_commands and info.pending_types from a.pending.
   void SyncPendingLocked(Agent& a);
   void RunDeferred(Deferred& d);

@@ -155,20 +155,18 @@ void AgentHttpApi::Handle(const HttpRequest& req, HttpReply reply) {
   if (parts.size() == 5 && parts[4] == "heartbeat" && post) {
     auto hb = fieldjson::ParseHeartbeat(req.body);
     if (!hb.ok()) return reply(BadRequest(hb.status()));
-    if (auto st = registry_->OnHeartbeat(vm_id, *hb, /*via_http=*/true); !st.ok()) {
+    if (auto st = registry_->OnHeartbeat(vm_id, *hb, /*via_http=*/true, acks); !st.ok()) {
       return reply(refused(st));
     }
-    registry_->SetAcksCommands(vm_id, acks);
     return reply(Received(vm_id, "heartbeat received"));
   }
   if (parts.size() == 5 && parts[4] == "events" && post) {
     auto ev = fieldjson::ParseEvent(req.body);
     if (!ev.ok()) return reply(BadRequest(ev.status()));
     const bool started = ev->type() == "vm_started";
-    if (auto st = registry_->OnEvent(vm_id, std::move(*ev), /*via_http=*/true); !st.ok()) {
+    if (auto st = registry_->OnEvent(vm_id, std::move(*ev), /*via_http=*/true, acks); !st.ok()) {
       return reply(refused(st));
     }
-    registry_->SetAcksCommands(vm_id, acks);
     if (started && registration_) {
       // A machine that has just started may be handed its runner's registration at once: an
       // agent that only speaks HTTP registers with it (miglet's agent waits for its command).
