@@ -85,9 +85,13 @@ SANITIZE = -fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   LSAN_OPTIONS=suppressions=$(CURDIR)/hack/sanitizers/lsan.supp:print_suppressions=0 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# -O1 -g1, as the sanitizers' documentation suggests: half the compile time of -O2 -g (the
+# longest step of make test), line numbers still in every report.
+ASAN_OPT = -O1 -g1 -DNDEBUG
 ASAN_CTEST = $(SAN_ENV) ctest --test-dir $(ASAN_DIR) --output-on-failure --no-tests=error
 asan: deps
 	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMIGLET_WERROR=ON \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$(ASAN_OPT)" \
 	  -DCMAKE_CXX_FLAGS="$(SANITIZE)" -DCMAKE_EXE_LINKER_FLAGS="$(SANITIZE)"
 	cmake --build $(ASAN_DIR) -j $(JOBS)
 	hack/cluster/build-tools.sh helm
