@@ -8,7 +8,8 @@
 namespace miglet {
 
 absl::StatusOr<std::pair<std::unique_ptr<HttpServer>, int>> StartMetricsServer(
-    const std::string& listen, std::shared_ptr<prometheus::Registry> registry, Probes probes) {
+    const std::string& listen, std::shared_ptr<prometheus::Registry> registry, Probes probes,
+    MetricsAuthorizer authorize) {
   auto hp = SplitHostPort(listen);
   if (!hp.ok()) return hp.status();
   auto probe = [](const std::function<absl::Status()>& f, HttpReply& reply) {
@@ -20,11 +21,26 @@ absl::StatusOr<std::pair<std::unique_ptr<HttpServer>, int>> StartMetricsServer(
     }
   };
   auto server = MakeHttpServer(
-      hp->first, hp->second, [registry, probes, probe](const HttpRequest& r, HttpReply reply) {
+      hp->first, hp->second,
+      [registry, probes, probe, authorize](const HttpRequest& r, HttpReply reply) {
         if (r.path == "/metrics") {
-          prometheus::TextSerializer s;
-          reply(HttpResponse{200, s.Serialize(registry->Collect()),
-                             "text/plain; version=0.0.4; charset=utf-8"});
+          auto serve = [registry, reply](const absl::Status& st) {
+            if (st.ok()) {
+              prometheus::TextSerializer s;
+              reply(HttpResponse{200, s.Serialize(registry->Collect()),
+                                 "text/plain; version=0.0.4; charset=utf-8"});
+              return;
+            }
+            const int code = st.code() == absl::StatusCode::kUnauthenticated    ? 401
+                             : st.code() == absl::StatusCode::kPermissionDenied ? 403
+                                                                                : 503;
+            reply(HttpResponse{code, std::string(st.message()) + "\n", "text/plain"});
+          };
+          if (authorize) {
+            authorize(r, serve);
+          } else {
+            serve(absl::OkStatus());
+          }
         } else if (r.path == "/healthz") {
           probe(probes.healthz, reply);
         } else if (r.path == "/readyz") {

@@ -1,6 +1,5 @@
 // mig-controller: flags, wiring and signals. Everything else lives in tested code (the
 // configuration table is operator/src/config.cc).
-#include <prometheus/exposer.h>
 #include <prometheus/registry.h>
 #include <unistd.h>
 
@@ -9,14 +8,17 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <random>
 
 #include "miglet/common/http.h"
 #include "miglet/common/logging.h"
+#include "miglet/common/metrics_server.h"
 #include "miglet/common/runtime.h"
 #include "miglet/common/status.h"
 #include "miglet/operator/agent_hub_server.h"
 #include "miglet/operator/config.h"
+#include "miglet/operator/controllers/access.h"
 #include "miglet/operator/controllers/operator.h"
 #include "miglet/operator/ctrl/manager.h"
 #include "miglet/operator/deferred_hub.h"
@@ -89,19 +91,45 @@ int Run(int argc, char** argv) {
   InitLogging("mig-controller", *ParseLogFormat(cfg.log_format), *ParseLogLevel(cfg.log_level));
 
   auto registry = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<prometheus::Exposer> exposer;
+  // TokenReview and SubjectAccessReview, when any of agent auth, the secure API or secure
+  // metrics is on (made with the Kubernetes client below).
+  std::shared_ptr<kube::AccessReviewer> reviewer;
+  std::mutex authorizer_mu;
+  RequestAuthorizer request_authorizer;
+  const bool any_auth = cfg.agent_auth != "none" || cfg.secure_api || cfg.metrics_secure;
+  if (any_auth && !WantControllers(cfg)) {
+    std::fprintf(stderr,
+                 "mig-controller: auth.agents, auth.secure_api and metrics.secure ask the "
+                 "Kubernetes API who is asking: they need the controllers (a kubeconfig or a "
+                 "pod)\n");
+    return 2;
+  }
+  std::unique_ptr<HttpServer> metrics_server;
   int metrics_port = -1;
   const auto metrics_addr = *operator_config::SplitBindAddress(cfg.metrics_bind_address);
   if (metrics_addr.second >= 0) {
-    try {
-      exposer = std::make_unique<prometheus::Exposer>(metrics_addr.first + ":" +
-                                                      std::to_string(metrics_addr.second));
-      exposer->RegisterCollectable(registry);
-      metrics_port = exposer->GetListeningPorts().at(0);
-    } catch (const std::exception& e) {
-      spdlog::error("cannot serve metrics on {}: {}", cfg.metrics_bind_address, e.what());
+    MetricsAuthorizer authorize;
+    if (cfg.metrics_secure) {
+      authorize = [&](const HttpRequest& r, std::function<void(absl::Status)> done) {
+        RequestAuthorizer a;
+        {
+          std::lock_guard l(authorizer_mu);
+          a = request_authorizer;
+        }
+        if (!a) return done(absl::UnavailableError("the Kubernetes client is not ready yet"));
+        a(r.authorization.rfind("Bearer ", 0) == 0 ? r.authorization.substr(7) : "", "get", r.path,
+          std::move(done));
+      };
+    }
+    auto m = StartMetricsServer(metrics_addr.first + ":" + std::to_string(metrics_addr.second),
+                                registry, Probes{}, std::move(authorize));
+    if (!m.ok()) {
+      spdlog::error("cannot serve metrics on {}: {}", cfg.metrics_bind_address,
+                    m.status().ToString());
       return 1;
     }
+    metrics_server = std::move(m->first);
+    metrics_port = m->second;
   }
 
   // The agent hub: served at once without controllers, and otherwise only while leading.
@@ -225,6 +253,22 @@ int Run(int argc, char** argv) {
     // Every API request is counted (mig_controller_kube_requests_total).
     std::shared_ptr<kube::KubeClient> kc = kube::InstrumentKubeClient(
         std::shared_ptr<kube::KubeClient>(std::move(*client)), *registry);
+    if (any_auth) {
+      reviewer = std::make_shared<kube::AccessReviewer>(
+          kc, MakeRealClock(), kube::AccessReviewOptions{}, registry.get());
+      {
+        std::lock_guard l(authorizer_mu);
+        request_authorizer = controllers::DelegatedRequestAuthorizer(reviewer);
+      }
+      if (cfg.secure_api) opts.authorize_request = request_authorizer;
+      if (cfg.agent_auth == "token") {
+        opts.authorize_agent =
+            controllers::AgentTokenAuthorizer(reviewer, [&] { return op.get(); });
+      }
+      spdlog::info("who asks is checked with the apiserver: agents {}, operator API {}, metrics {}",
+                   cfg.agent_auth == "token" ? "by pod token" : "not",
+                   cfg.secure_api ? "yes" : "no", cfg.metrics_secure ? "yes" : "no");
+    }
     ctrl::ManagerOptions mo;
     mo.client = kc;
     mo.ns = cfg.watch_namespace;
@@ -300,6 +344,7 @@ int Run(int argc, char** argv) {
     if (server) server->Shutdown();
   }
   if (health) health->Stop();
+  if (metrics_server) metrics_server->Stop();
   return lost_leadership ? 1 : 0;
 }
 

@@ -50,7 +50,19 @@ const std::vector<Setting>& Settings() {
       {"hub.max_agents_without_stream", "", "",
        "agents held without a gRPC stream (HTTP pollers); a new vm_id beyond it gets 429",
        &C::max_agents_without_stream, 1, 100000000},
+      // Who may ask.
+      {"auth.agents", "agent-auth", "none|token",
+       "how agents prove who they are: token = their pod's projected service-account token "
+       "(audience miglet), checked with TokenReview against the RunnerVM's pod",
+       &C::agent_auth},
+      {"auth.secure_api", "secure-api", "BOOL",
+       "the HTTP API's operator endpoints (GET /api/v1/vms..., POST .../commands) need a bearer "
+       "token allowed by SubjectAccessReview",
+       &C::secure_api},
       // Metrics and probes.
+      {"metrics.secure", "metrics-secure", "BOOL",
+       "/metrics needs a bearer token allowed get on /metrics (TokenReview + SubjectAccessReview)",
+       &C::metrics_secure},
       {"metrics.bind_address", "metrics-bind-address", "ADDR", "address of /metrics (\"0\" = off)",
        &C::metrics_bind_address},
       {"health.bind_address", "health-probe-bind-address", "ADDR",
@@ -272,6 +284,10 @@ absl::StatusOr<Parsed> Parse(int argc, char** argv) {
   if (auto f = ParseLogFormat(cfg.log_format); !f.ok()) {
     return absl::InvalidArgumentError(where("logging.format") +
                                       ": logging.format: " + std::string(f.status().message()));
+  }
+  if (cfg.agent_auth != "none" && cfg.agent_auth != "token") {
+    return absl::InvalidArgumentError(where("auth.agents") + ": auth.agents: \"" + cfg.agent_auth +
+                                      "\" is not none or token");
   }
   if (cfg.controllers != "auto" && cfg.controllers != "on" && cfg.controllers != "off") {
     return absl::InvalidArgumentError(where("kubernetes.controllers") +

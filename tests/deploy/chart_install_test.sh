@@ -54,7 +54,8 @@ done
 
 # ------------------------------------------------------------------ 1. install
 VALUES=(--set github.token=ghp_test --set examplePool.enabled=true
-        --set examplePool.url=https://github.com/acme --set metrics.dashboard.enabled=true)
+        --set examplePool.url=https://github.com/acme --set metrics.dashboard.enabled=true
+        --set "metrics.readers[0].name=scraper" --set "metrics.readers[0].namespace=$NS")
 check "helm install (every object accepted by the apiserver)" \
   "$HELM" install "$REL" "$CHART" -n "$NS" --create-namespace "${VALUES[@]}"
 "$HELM" get manifest "$REL" -n "$NS" >"$WORK/manifest.yaml"
@@ -65,6 +66,9 @@ AS=(--as="system:serviceaccount:$NS:$SA")
 can() { [[ $(k auth can-i "${AS[@]}" "$@" 2>/dev/null) == yes ]]; }
 cannot() { ! can "$@"; }
 check "the ServiceAccount may list pods in any namespace" can list pods -A
+check "... create tokenreviews and subjectaccessreviews (auth on by default)" bash -c \
+  "[[ \$(kubectl auth can-i ${AS[*]} create tokenreviews.authentication.k8s.io) == yes &&
+     \$(kubectl auth can-i ${AS[*]} create subjectaccessreviews.authorization.k8s.io) == yes ]]"
 check "... patch runnervms/status" can patch runnervms.miglet.dev --subresource=status -n default
 check "... create poddisruptionbudgets" can create poddisruptionbudgets.policy -n default
 check "... get secrets" can get secrets -n default
@@ -87,6 +91,17 @@ sa_kubeconfig() {
   KUBECONFIG=$WORK/sa.kubeconfig k config use-context c >/dev/null
 }
 check "a token for the chart's ServiceAccount" sa_kubeconfig
+# Callers of /metrics and the operator API: one bound by metrics.readers, one granted the
+# api-viewer ClusterRole, one granted nothing.
+callers() {
+  k -n "$NS" create serviceaccount scraper >/dev/null &&
+  k -n "$NS" create serviceaccount viewer >/dev/null &&
+  k -n "$NS" create serviceaccount nobody >/dev/null &&
+  k create clusterrolebinding "$REL-test-viewer" --clusterrole="$REL-api-viewer" \
+    --serviceaccount="$NS:viewer" >/dev/null &&
+  for sa in scraper viewer nobody; do k -n "$NS" create token "$sa" --duration=1h >"$WORK/$sa.token" || return 1; done
+}
+check "ServiceAccounts for the secure endpoints (scraper, viewer, nobody)" callers
 check "the token is the ServiceAccount" \
   bash -c "KUBECONFIG=$WORK/sa.kubeconfig kubectl auth whoami -o jsonpath='{.status.userInfo.username}' | grep -qx system:serviceaccount:$NS:$SA"
 
@@ -107,13 +122,19 @@ start_controller() {
 }
 stop_controller() { kill "$ctl_pid" 2>/dev/null; wait "$ctl_pid" 2>/dev/null; ctl_pid=; }
 port_of() { python3 -c "import json,sys;print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$WORK/ports.json" "$1"; }
-metrics() { curl -sf "http://127.0.0.1:$(port_of metrics_port)/metrics"; }
+# /metrics is secure by default (TokenReview + SubjectAccessReview): scraped with the token of a
+# ServiceAccount the chart's metrics.readers bound to its metrics-reader ClusterRole.
+metrics() {
+  curl -sf -H "Authorization: Bearer $(cat "$WORK/scraper.token")" \
+    "http://127.0.0.1:$(port_of metrics_port)/metrics"
+}
 
 # Every (verb, resource) the controller called: allowed by the rendered rules, none refused.
 calls_allowed() {
   metrics >"$WORK/metrics.txt" || return 1
-  python3 - "$WORK/metrics.txt" "$WORK/manifest.yaml" "$WORK/calls.seen" <<'PY'
+  python3 - "$WORK/metrics.txt" "$WORK/manifest.yaml" "$WORK/calls.seen" "$REL" <<'PY'
 import re, sys, yaml
+REL = sys.argv[4]
 calls = {}
 for line in open(sys.argv[1]):
     m = re.match(r'mig_controller_kube_requests_total\{(.*)\} (\S+)', line)
@@ -122,9 +143,14 @@ for line in open(sys.argv[1]):
         calls.setdefault((labels["verb"], labels["resource"]), set()).add(labels["code"])
 allowed = set()
 for d in yaml.safe_load_all(open(sys.argv[2])):
-    if d and d["kind"] in ("Role", "ClusterRole"):
+    # The controller's own roles (not those the chart makes for its callers).
+    if d and d["kind"] in ("Role", "ClusterRole") and d["metadata"]["name"] in (REL, REL + "-leader-election"):
         for r in d["rules"]:
-            allowed |= {(v, res) for v in r["verbs"] for res in r["resources"]}
+            allowed |= {(v, res) for v in r["verbs"] for res in r.get("resources", [])}
+    # Kubernetes' own system:auth-delegator, which the chart binds for TokenReview and
+    # SubjectAccessReview (who is asking, when auth is on).
+    if d and d["kind"] == "ClusterRoleBinding" and d["roleRef"]["name"] == "system:auth-delegator":
+        allowed |= {("create", "tokenreviews"), ("create", "subjectaccessreviews")}
 with open(sys.argv[3], "a") as seen:
     for verb, res in calls:
         seen.write(f"{verb} {res}\n")
@@ -165,6 +191,25 @@ check "the RunnerVM's Pod is owned by it (blockOwnerDeletion allowed by runnervm
   bash -c "kubectl -n $NS get pods -l miglet.dev/pool=example -o jsonpath='{.items[0].metadata.ownerReferences[0].kind}' | grep -qx RunnerVM"
 check "every API call the controller made is allowed by the chart's rules" calls_allowed
 grep -v '^ *BAD' "$WORK/out"
+# Secure metrics and operator API, as the chart turns them on: 401 without a token, 403 for a
+# token whose user RBAC does not allow the URL, 200 for one it does.
+code() {  # code PORT_KEY PATH [TOKEN_NAME] [METHOD]
+  local auth=()
+  [[ -n ${3:-} ]] && auth=(-H "Authorization: Bearer $(cat "$WORK/$3.token")")
+  curl -s -o /dev/null -w '%{http_code}' -X "${4:-GET}" "${auth[@]}" \
+    "http://127.0.0.1:$(port_of "$1")$2"
+}
+secure_endpoints() {
+  local got
+  got="$(code metrics_port /metrics) $(code metrics_port /metrics nobody) $(code metrics_port /metrics scraper)"
+  got+=" $(code http_port /api/v1/vms) $(code http_port /api/v1/vms nobody) $(code http_port /api/v1/vms viewer)"
+  got+=" $(code http_port /api/v1/vms/x/commands viewer POST)"
+  echo "got:  $got"
+  echo "want: 401 403 200 401 403 200 403"
+  [[ $got == "401 403 200 401 403 200 403" ]]
+}
+check "/metrics and the operator API: 401 without a token, 403 without RBAC, 200 with it" \
+  wait_until 30 secure_endpoints
 check "no 'forbidden' in the controller's log" bash -c "! grep -i forbidden $WORK/controller-1.log"
 stop_controller
 
@@ -193,8 +238,9 @@ grep -v '^ *BAD' "$WORK/out"
 stop_controller
 # And the other way: each rule was used by some call above, but for two the runs cannot reach.
 every_rule_used() {
-  python3 - "$WORK/manifest.yaml" "$WORK/calls.seen" <<'PY'
+  python3 - "$WORK/manifest.yaml" "$WORK/calls.seen" "$REL" <<'PY'
 import sys, yaml
+REL = sys.argv[3]
 seen = {tuple(l.split()) for l in open(sys.argv[2]) if l.strip()}
 seen |= {("patch", r) for v, r in seen if v == "apply"}
 not_reached = {
@@ -204,7 +250,7 @@ not_reached = {
 }
 unused = []
 for d in yaml.safe_load_all(open(sys.argv[1])):
-    if d and d["kind"] in ("Role", "ClusterRole"):
+    if d and d["kind"] in ("Role", "ClusterRole") and d["metadata"]["name"] in (REL, REL + "-leader-election"):
         for r in d["rules"]:
             for verb in r["verbs"]:
                 for res in r["resources"]:

@@ -134,8 +134,8 @@ def lint():
 @case
 def defaults():
     docs = template()
-    assert kinds(docs) == ["ClusterRole", "ClusterRoleBinding", "Deployment", "Service",
-                           "ServiceAccount"], kinds(docs)
+    assert kinds(docs) == ["ClusterRole"] * 4 + ["ClusterRoleBinding"] * 2 + \
+        ["Deployment", "Service", "ServiceAccount"], kinds(docs)
     for d in docs:
         labels = d["metadata"].get("labels", {})
         for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance",
@@ -151,7 +151,8 @@ def defaults():
     for want in ("--controllers=on", "--grpc-port=50051", "--http-port=8080",
                  "--metrics-bind-address=:9090", "--health-probe-bind-address=:8081",
                  "--leader-elect=false", f"--agent-endpoint={FULL}.{NS}.svc:50051",
-                 "--log-level=info", "--log-format=json"):
+                 "--log-level=info", "--log-format=json", "--agent-auth=token",
+                 "--secure-api=true", "--metrics-secure=true"):
         assert want in args, f"{want} not in {args}"
     flags = controller_flags()
     for a in args:
@@ -195,9 +196,54 @@ def rbac_least_privilege():
 
 
 @case
+def auth_on_by_default_and_its_rbac():
+    docs = template()
+    # The controller asks the apiserver who is asking: Kubernetes' own auth-delegator role.
+    b = one(docs, "ClusterRoleBinding", f"{FULL}-auth-delegator")
+    assert b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                            "name": "system:auth-delegator"}, b["roleRef"]
+    assert b["subjects"] == [{"kind": "ServiceAccount", "name": FULL, "namespace": NS}]
+    # What callers are granted: non-resource URLs only, exactly these.
+    def urls(name):
+        role = one(docs, "ClusterRole", name)
+        assert all("resources" not in r and "apiGroups" not in r for r in role["rules"]), role
+        return {(u, v) for r in role["rules"] for u in r["nonResourceURLs"] for v in r["verbs"]}
+    assert urls(f"{FULL}-metrics-reader") == {("/metrics", "get")}
+    # The operator endpoints are RunnerVM permissions (everyone may get /api/* as a URL).
+    view = {("miglet.dev", "runnervms"): {"get", "list"}}
+    assert rules_of(one(docs, "ClusterRole", f"{FULL}-api-viewer")) == view
+    assert rules_of(one(docs, "ClusterRole", f"{FULL}-api-operator")) == \
+        {**view, ("miglet.dev", "runnervms/commands"): {"create"}}
+    # Prometheus's ServiceAccount, bound when named; the ServiceMonitor sends its token.
+    docs = template("metrics.readers[0].name=prometheus-k8s", "metrics.readers[0].namespace=monitoring",
+                    "metrics.serviceMonitor.enabled=true")
+    b = one(docs, "ClusterRoleBinding", f"{FULL}-metrics-reader")
+    assert b["roleRef"]["name"] == f"{FULL}-metrics-reader"
+    assert b["subjects"] == [{"kind": "ServiceAccount", "name": "prometheus-k8s", "namespace": "monitoring"}]
+    ep = one(docs, "ServiceMonitor")["spec"]["endpoints"][0]
+    assert ep["bearerTokenFile"] == "/var/run/secrets/kubernetes.io/serviceaccount/token", ep
+    # All three off: no auth objects, and the flags say so.
+    docs = template("auth.agents=none", "auth.secureApi=false", "metrics.secure=false",
+                    "metrics.serviceMonitor.enabled=true")
+    assert kinds(docs) == ["ClusterRole", "ClusterRoleBinding", "Deployment", "Service",
+                           "ServiceAccount", "ServiceMonitor"], kinds(docs)
+    args = args_of(docs)
+    for want in ("--agent-auth=none", "--secure-api=false", "--metrics-secure=false"):
+        assert want in args, f"{want} not in {args}"
+    assert "bearerTokenFile" not in one(docs, "ServiceMonitor")["spec"]["endpoints"][0]
+    # Agent auth alone still needs TokenReview.
+    docs = template("auth.secureApi=false", "metrics.secure=false")
+    one(docs, "ClusterRoleBinding", f"{FULL}-auth-delegator")
+    refused(r"auth.agents", "auth.agents=maybe")
+
+
+@case
 def rbac_one_namespace():
     docs = template("flags.namespace=team")
-    assert "ClusterRole" not in kinds(docs) and "ClusterRoleBinding" not in kinds(docs), kinds(docs)
+    # The controller's own rules become a Role; the auth roles stay cluster-wide (TokenReview
+    # and non-resource URLs have no namespace).
+    names = {d["metadata"]["name"] for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")}
+    assert FULL not in names, names
     role = one(docs, "Role", FULL)
     assert role["metadata"]["namespace"] == "team"
     assert rules_of(role) == EXPECTED_RULES
@@ -330,7 +376,8 @@ def service_monitor():
     docs = template("metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prom")
     sm = one(docs, "ServiceMonitor", FULL)
     assert sm["metadata"]["labels"]["release"] == "prom"
-    assert sm["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
+    assert sm["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s",
+                                        "bearerTokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token"}]
     svc = one(docs, "Service", FULL)
     assert all(svc["metadata"]["labels"].get(k) == v for k, v in sm["spec"]["selector"]["matchLabels"].items())
     assert sm["spec"]["namespaceSelector"] == {"matchNames": [NS]}
@@ -413,7 +460,8 @@ def flags_and_overrides():
     assert container(docs)["image"] == "ghcr.io/miglet/mig-controller:dev"
     assert "ServiceAccount" not in kinds(docs)
     assert one(docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "ops"
-    assert one(docs, "ClusterRoleBinding")["subjects"][0]["name"] == "ops"
+    assert one(docs, "ClusterRoleBinding", FULL)["subjects"][0]["name"] == "ops"
+    assert one(docs, "ClusterRoleBinding", f"{FULL}-auth-delegator")["subjects"][0]["name"] == "ops"
 
 
 @case

@@ -81,11 +81,12 @@ class AgentHubServerImpl final : public AgentHubServer {
         clock_(std::move(clock)),
         metrics_(metrics_registry ? std::make_unique<HubMetrics>(*metrics_registry) : nullptr),
         registry_(options_.hub, clock_, metrics_.get()),
-        http_api_(&registry_, clock_, options_.not_ready, options_.registration),
+        http_api_(&registry_, clock_, options_.not_ready, options_.registration,
+                  options_.authorize_agent, options_.authorize_request, metrics_.get()),
         service_(
             &registry_, metrics_.get(),
             AgentStream::Options{options_.max_outbound_queue, options_.max_messages_per_second,
-                                 options_.message_burst},
+                                 options_.message_burst, nullptr, &options_.authorize_agent},
             options_.max_streams,
             [this](std::weak_ptr<AgentStream> s) {
               std::lock_guard l(finishing_mu_);

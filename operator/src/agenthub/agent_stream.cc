@@ -197,7 +197,10 @@ void AgentStream::OnReadDone(bool ok) {
     return;
   }
   tokens_ -= 1;
-  Handle(in_);
+  if (Handle(in_)) ResumeReading();
+}
+
+void AgentStream::ResumeReading() {
   {
     std::lock_guard l(mu_);
     if (finish_requested_) return;
@@ -205,14 +208,58 @@ void AgentStream::OnReadDone(bool ok) {
   StartRead(&in_);
 }
 
-void AgentStream::Handle(const commands::MIGletMessage& msg) {
+void AgentStream::FinishConnect(const commands::ConnectRequest& req, const absl::Status& auth) {
+  if (!auth.ok()) {
+    grpc::StatusCode code = grpc::StatusCode::UNAUTHENTICATED;
+    std::string reason = "unauthenticated";
+    if (auth.code() == absl::StatusCode::kPermissionDenied) {
+      code = grpc::StatusCode::PERMISSION_DENIED;
+      reason = "permission_denied";
+    } else if (auth.code() == absl::StatusCode::kUnavailable) {
+      code = grpc::StatusCode::UNAVAILABLE;  // the agent retries after its backoff
+      reason = "auth_unavailable";
+    }
+    if (metrics_) metrics_->Refused(reason);
+    const std::string m = "connect as " + req.vm_id() + " refused: " + std::string(auth.message());
+    spdlog::warn("agent {}: {} (peer {})", req.vm_id(), m, ctx_->peer());
+    CloseWithError(reason, m, grpc::Status(code, m));
+    return;
+  }
+  {
+    std::lock_guard l(mu_);
+    if (finish_requested_ || done_) return;  // the stream went while its credentials were checked
+    vm_id_ = req.vm_id();
+    attached_ = true;
+  }
+  if (auto st = registry_->Attach(req, shared_from_this()); !st.ok()) {
+    attached_ = false;
+    if (metrics_) metrics_->StreamError("handshake");
+    const std::string m(st.message());
+    CloseWithError("invalid_connect", m, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, m));
+    return;
+  }
+  bool gone;
+  {
+    std::lock_guard l(mu_);
+    gone = done_;
+  }
+  // OnDone came between the check above and Attach: it may have detached before the attach.
+  if (gone) {
+    registry_->Detach(vm_id_, this);
+    return;
+  }
+  spdlog::info("agent {} connected (pool {}, version {}, peer {})", vm_id_, req.pool_id(),
+               req.version(), ctx_->peer());
+}
+
+bool AgentStream::Handle(const commands::MIGletMessage& msg) {
   using M = commands::MIGletMessage;
   if (!attached_ && msg.message_case() != M::kConnect) {
     if (metrics_) metrics_->StreamError("handshake");
     CloseWithError("not_connected", "the first message on a stream must be connect",
                    grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                 "the first message on a stream must be connect"));
-    return;
+    return true;
   }
   switch (msg.message_case()) {
     case M::kConnect: {
@@ -221,44 +268,54 @@ void AgentStream::Handle(const commands::MIGletMessage& msg) {
         CloseWithError("protocol_error", "connect was sent twice on one stream",
                        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                     "connect was sent twice on one stream"));
-        return;
+        return true;
       }
-      auto st = AgentRegistry::ValidateConnect(msg.connect());
-      if (st.ok()) {
-        vm_id_ = msg.connect().vm_id();
-        attached_ = true;
-        st = registry_->Attach(msg.connect(), shared_from_this());
-      }
-      if (!st.ok()) {
-        attached_ = false;
+      if (auto st = AgentRegistry::ValidateConnect(msg.connect()); !st.ok()) {
         if (metrics_) metrics_->StreamError("handshake");
         const std::string m(st.message());
         CloseWithError("invalid_connect", m, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, m));
-        return;
+        return true;
       }
-      spdlog::info("agent {} connected (pool {}, version {}, peer {})", vm_id_,
-                   msg.connect().pool_id(), msg.connect().version(), ctx_->peer());
-      return;
+      if (options_.authorize == nullptr || !*options_.authorize) {
+        FinishConnect(msg.connect(), absl::OkStatus());
+        return true;
+      }
+      AgentCredentials creds;
+      creds.peer = ctx_->peer();
+      const auto& md = ctx_->client_metadata();
+      if (auto it = md.find("authorization"); it != md.end()) {
+        const std::string v(it->second.data(), it->second.size());
+        creds.bearer_token = v.rfind("Bearer ", 0) == 0 ? v.substr(7) : "";
+      }
+      connect_steps_ = 2;
+      auto self = shared_from_this();
+      (*options_.authorize)(msg.connect().vm_id(), creds,
+                            [self, req = msg.connect()](absl::Status st) {
+                              self->FinishConnect(req, st);
+                              if (--self->connect_steps_ == 0) self->ResumeReading();
+                            });
+      return --connect_steps_ == 0;
     }
     case M::kHeartbeat:
       (void)registry_->OnHeartbeat(vm_id_, msg.heartbeat());  // its entry exists: never refused
-      return;
+      return true;
     case M::kCommandAck:
       registry_->OnAck(vm_id_, msg.command_ack());
-      return;
+      return true;
     case M::kEvent:
       (void)registry_->OnEvent(vm_id_, msg.event());
-      return;
+      return true;
     case M::kError:
       spdlog::warn("agent {} reports error {}: {}", vm_id_, msg.error().code(),
                    msg.error().message());
-      return;
+      return true;
     case M::MESSAGE_NOT_SET:
       if (metrics_) metrics_->StreamError("protocol");
       CloseWithError("protocol_error", "empty or unknown message",
                      grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty or unknown message"));
-      return;
+      return true;
   }
+  return true;
 }
 
 // gRPC calls OnCancel from inside libgrpc++ itself (the other reactions come through its header

@@ -26,6 +26,8 @@ class AgentStream final
     double max_messages_per_second = 100;
     double message_burst = 2000;
     std::atomic<size_t>* open_streams = nullptr;  // decremented when the stream is done
+    // Asked whether a connect's credentials may speak for its vm_id; null or empty: anyone.
+    const AgentAuthorizer* authorize = nullptr;
   };
   // Called when the stream closes itself with an error, so that the server can cancel it if
   // the status cannot be delivered within the finish grace.
@@ -56,7 +58,11 @@ class AgentStream final
   void OnDone() override;
 
  private:
-  void Handle(const commands::MIGletMessage& msg);
+  // False when the next read must wait (a connect whose credentials are being checked).
+  bool Handle(const commands::MIGletMessage& msg);
+  // The connect once its credentials are checked: attaches the agent, or refuses it.
+  void FinishConnect(const commands::ConnectRequest& req, const absl::Status& auth);
+  void ResumeReading();
   // Queues an ErrorNotification and ends the stream with `status` once it is written.
   void CloseWithError(const std::string& code, const std::string& message, grpc::Status status);
   void FinishAfterDrain(grpc::Status status);
@@ -72,6 +78,9 @@ class AgentStream final
   commands::MIGletMessage in_;
   std::string vm_id_;  // set once connect is accepted
   std::atomic<bool> attached_{false};
+  // 2 while a connect's credentials are checked: the check's answer and Handle's return each
+  // take one; whichever comes last starts the next read.
+  std::atomic<int> connect_steps_{0};
   const MonoTime started_ = std::chrono::steady_clock::now();
   // The message budget (reactions run one at a time per stream: no lock needed).
   double tokens_;

@@ -89,13 +89,67 @@ std::string AgentInfoToJson(const AgentInfo& a) {
 }
 
 AgentHttpApi::AgentHttpApi(AgentRegistry* registry, std::shared_ptr<Clock> clock,
-                           std::function<std::string()> not_ready, RegistrationSource registration)
+                           std::function<std::string()> not_ready, RegistrationSource registration,
+                           AgentAuthorizer authorize_agent, RequestAuthorizer authorize_request,
+                           HubMetrics* metrics)
     : registry_(registry),
       clock_(std::move(clock)),
       not_ready_(std::move(not_ready)),
-      registration_(std::move(registration)) {}
+      registration_(std::move(registration)),
+      authorize_agent_(std::move(authorize_agent)),
+      authorize_request_(std::move(authorize_request)),
+      metrics_(metrics) {}
 
 void AgentHttpApi::Handle(const HttpRequest& req, HttpReply reply) {
+  std::vector<std::string> parts = absl::StrSplit(req.path, '/', absl::SkipEmpty());
+  const bool api = parts.size() >= 3 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "vms";
+  // The operator endpoints: every agent, one agent, queueing a command. The rest under
+  // /api/v1/vms/{vm_id} is the agent's own.
+  const bool for_operators =
+      api &&
+      (parts.size() <= 4 || (parts.size() == 5 && parts[4] == "commands" && req.method == "POST"));
+  const bool for_agent = api && !for_operators;
+  if (for_agent) {
+    if (auto st = AgentRegistry::ValidateId("vm_id", parts[3]); !st.ok()) {
+      return reply(JsonError(400, "bad_request", std::string(st.message())));
+    }
+  }
+  if ((for_operators && !authorize_request_) || (for_agent && !authorize_agent_) || !api) {
+    Serve(req, std::move(reply));
+    return;
+  }
+  std::string token;
+  if (req.authorization.rfind("Bearer ", 0) == 0) token = req.authorization.substr(7);
+  auto shared = std::make_shared<HttpRequest>(req);
+  auto done = [this, shared, reply = std::move(reply), agent = for_agent](absl::Status st) mutable {
+    if (st.ok()) {
+      Serve(*shared, std::move(reply));
+      return;
+    }
+    int code = 401;
+    std::string reason = "unauthenticated";
+    if (st.code() == absl::StatusCode::kPermissionDenied) {
+      code = 403;
+      reason = "permission_denied";
+    } else if (st.code() == absl::StatusCode::kUnavailable) {
+      code = 503;
+      reason = "auth_unavailable";
+    }
+    if (metrics_ && agent) metrics_->Refused(reason);
+    spdlog::warn("HTTP {} {} refused ({}): {}", shared->method, shared->path, code,
+                 std::string(st.message()));
+    reply(JsonError(code, reason, std::string(st.message())));
+  };
+  if (for_agent) {
+    authorize_agent_(parts[3], AgentCredentials{token, "http"}, std::move(done));
+  } else {
+    std::string verb = req.method;
+    for (auto& c : verb) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    authorize_request_(token, verb, req.path, std::move(done));
+  }
+}
+
+void AgentHttpApi::Serve(const HttpRequest& req, HttpReply reply) {
   if (req.path == "/health" || req.path == "/healthz") {
     reply(HttpResponse{200, "{\"status\":\"ok\"}", "application/json"});
     return;

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "agent_registry.h"
+#include "hub_metrics.h"
 #include "miglet/common/http.h"
 
 namespace miglet {
@@ -30,20 +31,30 @@ class AgentHttpApi {
  public:
   // `not_ready` says why the hub should not take agents yet ("" when it should); /readyz
   // answers 503 with that reason.
+  // `authorize_agent` checks the agents' requests (each names its vm_id), `authorize_request`
+  // the operator endpoints; unset, those are open. `metrics` may be null.
   AgentHttpApi(AgentRegistry* registry, std::shared_ptr<Clock> clock,
-               std::function<std::string()> not_ready = {}, RegistrationSource registration = {});
+               std::function<std::string()> not_ready = {}, RegistrationSource registration = {},
+               AgentAuthorizer authorize_agent = {}, RequestAuthorizer authorize_request = {},
+               HubMetrics* metrics = nullptr);
 
+  // Checks who asks (401 without or with bad credentials, 403 when they are someone else's or
+  // lack the permission, 503 when they cannot be checked now), then serves.
   void Handle(const HttpRequest& req, HttpReply reply);
   // Answers waits whose time is up. Called by the hub's timer.
   void Tick();
 
  private:
+  void Serve(const HttpRequest& req, HttpReply reply);
   void PostCommand(const std::string& vm_id, const HttpRequest& req, HttpReply reply);
 
   AgentRegistry* registry_;
   std::shared_ptr<Clock> clock_;
   std::function<std::string()> not_ready_;
   RegistrationSource registration_;
+  AgentAuthorizer authorize_agent_;
+  RequestAuthorizer authorize_request_;
+  HubMetrics* metrics_;
   std::mutex mu_;
   std::multimap<MonoTime, HttpReply> waits_;
 };

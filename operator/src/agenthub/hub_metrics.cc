@@ -51,7 +51,8 @@ HubMetrics::HubMetrics(prometheus::Registry& registry)
                              "replaced", "slow_consumer", "transport"}) {
     stream_errors_.Add({{"reason", reason}});
   }
-  for (const char* reason : {"too_many_streams", "too_many_agents_without_stream"}) {
+  for (const char* reason : {"too_many_streams", "too_many_agents_without_stream",
+                             "unauthenticated", "permission_denied", "auth_unavailable"}) {
     refused_.Add({{"reason", reason}});
   }
 }

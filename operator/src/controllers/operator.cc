@@ -15,6 +15,7 @@
 #include <set>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 
 #include "miglet/common/status.h"
 #include "miglet/operator/api/v1alpha1.h"
@@ -553,6 +554,8 @@ class OperatorImpl final : public Operator {
 
   absl::StatusOr<std::optional<RunnerRegistration>> Registration(const std::string& vm_id,
                                                                  bool only_if_wanted) override;
+  absl::Status AuthorizeAgent(const std::string& vm_id, const kube::UserInfo& user) override;
+  void AgentRefused(const std::string& vm_id, const absl::Status& why) override;
 
   // A runner_registered event names the runner's id (the MIGlet agents in the field send it):
   // an agent that registered with a token handed out over HTTP has it kept like a JIT one's.
@@ -579,6 +582,8 @@ class OperatorImpl final : public Operator {
   kube::Informer* pods_ = nullptr;
   NameIndex names_;
   Memo<CommandOutcome> outcomes_;
+  std::mutex refused_mu_;
+  std::unordered_map<std::string, MonoTime> refused_at_;  // the last AgentRefused Event
   Memo<LearntRunner> learnt_runners_;
   // Since when a drain or shutdown has waited for GitHub's busy runner to show at its agent.
   Memo<WallTime> held_since_;
@@ -631,6 +636,61 @@ absl::Status WriteVmStatus(Written& written, kube::ResourceClient& vms, api::Run
   vm.status = st;
   written.Remember(vm.meta.Key(), before, std::move(out));
   return absl::OkStatus();
+}
+
+absl::Status OperatorImpl::AuthorizeAgent(const std::string& vm_id, const kube::UserInfo& user) {
+  const auto keys = names_.Keys(vm_id);
+  if (keys.empty()) {
+    return absl::PermissionDeniedError("no RunnerVM is named " + vm_id +
+                                       " (with agent authentication on, agents are not adopted)");
+  }
+  if (keys.size() > 1) {
+    return absl::PermissionDeniedError("RunnerVMs named " + vm_id + " exist in " +
+                                       std::to_string(keys.size()) + " namespaces");
+  }
+  auto obj = vms_->Get(keys.front());
+  if (!obj) return absl::PermissionDeniedError("no RunnerVM is named " + vm_id);
+  ASSIGN_OR_RETURN(api::RunnerVM vm, api::DecodeRunnerVM(*obj));
+  const auto pool = Pool(vm.meta.ns, vm.spec.pool_name);
+  if (pool && pool->spec.provider != api::Provider::kPod) {
+    return absl::PermissionDeniedError("RunnerVM " + vm.meta.Key() + " is in external pool " +
+                                       vm.spec.pool_name +
+                                       ": its agent proves itself with its client certificate, "
+                                       "not a service-account token");
+  }
+  const auto [sa_ns, sa_name] = user.ServiceAccount();
+  const std::string pod = user.Extra(kube::kPodNameExtra);
+  if (sa_ns.empty() || pod.empty()) {
+    return absl::PermissionDeniedError(
+        "the token of " + user.username + " is not bound to a pod; the agent of RunnerVM " +
+        vm.meta.Key() + " must send its pod's projected service-account token (audience miglet)");
+  }
+  if (sa_ns != vm.meta.ns || pod != vm.meta.name) {
+    return absl::PermissionDeniedError("the token is pod " + sa_ns + "/" + pod + "'s; RunnerVM " +
+                                       vm.meta.Key() + " runs in pod " + vm.meta.Key());
+  }
+  return absl::OkStatus();
+}
+
+void OperatorImpl::AgentRefused(const std::string& vm_id, const absl::Status& why) {
+  {
+    // One Event a minute per RunnerVM: an agent retrying with bad credentials (or a flood of
+    // made-up connects) does not turn into an API write each.
+    std::lock_guard l(refused_mu_);
+    const MonoTime now = o_.clock->Now();
+    auto [it, fresh] = refused_at_.try_emplace(vm_id, now);
+    if (!fresh && now - it->second < std::chrono::minutes(1)) return;
+    it->second = now;
+    if (refused_at_.size() > 10000) refused_at_.clear();
+  }
+  const auto keys = names_.Keys(vm_id);
+  if (keys.size() != 1) return;
+  auto obj = vms_->Get(keys.front());
+  if (!obj) return;
+  auto vm = api::DecodeRunnerVM(*obj);
+  if (!vm.ok()) return;
+  Event(vm->meta, "RunnerVM", "Warning", "AgentRefused",
+        "an agent connecting as " + vm_id + " was refused: " + std::string(why.message()));
 }
 
 constexpr Duration kHandedOutHold = std::chrono::seconds(60);

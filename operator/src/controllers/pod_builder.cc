@@ -34,8 +34,22 @@ api::Json BuildRunnerPod(const api::RunnerPool& pool, const api::RunnerVM& vm,
        {"value",
         std::to_string(pool.spec.drain_timeout_seconds + d.termination_margin_seconds / 2) + "s"}},
   });
-  Json volumes = Json::array({{{"name", "miglet"}, {"emptyDir", Json::object()}}});
-  Json mounts = Json::array({{{"name", "miglet"}, {"mountPath", kInstallDir}, {"readOnly", true}}});
+  // The agent proves it speaks for this pod's RunnerVM with the pod's own service-account
+  // token, projected for audience miglet and rotated by the kubelet (the agent re-reads it).
+  env.push_back({{"name", "MIGLET_CONTROLLER_AUTH_TYPE"}, {"value", "bearer"}});
+  env.push_back({{"name", "MIGLET_CONTROLLER_AUTH_TOKEN_PATH"},
+                 {"value", std::string(kTokenDir) + "/token"}});
+  Json volumes = Json::array({{{"name", "miglet"}, {"emptyDir", Json::object()}},
+                              {{"name", "miglet-token"},
+                               {"projected",
+                                {{"sources",
+                                  {{{"serviceAccountToken",
+                                     {{"audience", kTokenAudience},
+                                      {"expirationSeconds", d.token_expiration_seconds},
+                                      {"path", "token"}}}}}}}}}});
+  Json mounts =
+      Json::array({{{"name", "miglet"}, {"mountPath", kInstallDir}, {"readOnly", true}},
+                   {{"name", "miglet-token"}, {"mountPath", kTokenDir}, {"readOnly", true}}});
   if (pool.spec.controller.ca_secret) {
     volumes.push_back({{"name", "controller-ca"},
                        {"secret", {{"secretName", pool.spec.controller.ca_secret->name}}}});

@@ -20,10 +20,16 @@ struct PodDefaults {
   int metrics_port = 9102;
   // Added to the drain timeout: time for shutdown after the job (deregistration, flush).
   int64_t termination_margin_seconds = 30;
+  // The projected token's lifetime (the kubelet renews it at 80%; the apiserver's minimum is
+  // 600).
+  int64_t token_expiration_seconds = 3600;
 };
 
 inline constexpr char kInstallDir[] = "/miglet";
 inline constexpr char kRunnerDir[] = "/home/runner";
+// Where the agent finds its projected service-account token, and the token's audience.
+inline constexpr char kTokenDir[] = "/var/run/secrets/miglet";
+inline constexpr char kTokenAudience[] = "miglet";
 inline constexpr char kVmLabel[] = "miglet.dev/runnervm";
 inline constexpr char kBusyLabel[] = "miglet.dev/busy";  // kept in step with the runner's job
 

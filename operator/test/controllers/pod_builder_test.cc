@@ -72,6 +72,15 @@ TEST(PodBuilderTest, TheRunnerPodAsThePodProviderMakesIt) {
   EXPECT_EQ(Env(runner, "MIGLET_CONTROLLER_TLS_CA_FILE"), "<none>");
   EXPECT_EQ(runner["volumeMounts"][0]["mountPath"], "/miglet");
   EXPECT_EQ(runner["volumeMounts"][0]["readOnly"], true);
+  // Its identity: the pod's own token for audience miglet, which the agent sends.
+  EXPECT_EQ(Env(runner, "MIGLET_CONTROLLER_AUTH_TYPE"), "bearer");
+  EXPECT_EQ(Env(runner, "MIGLET_CONTROLLER_AUTH_TOKEN_PATH"), "/var/run/secrets/miglet/token");
+  EXPECT_EQ(runner["volumeMounts"][1]["mountPath"], "/var/run/secrets/miglet");
+  EXPECT_EQ(runner["volumeMounts"][1]["readOnly"], true);
+  const Json& token = spec["volumes"][1]["projected"]["sources"][0]["serviceAccountToken"];
+  EXPECT_EQ(token["audience"], "miglet");
+  EXPECT_EQ(token["path"], "token");
+  EXPECT_EQ(token["expirationSeconds"], 3600);
 }
 
 TEST(PodBuilderTest, ThePoolsEndpointAndCaWinOverTheDefaults) {
@@ -85,7 +94,7 @@ TEST(PodBuilderTest, ThePoolsEndpointAndCaWinOverTheDefaults) {
   EXPECT_EQ(Env(runner, "MIGLET_CONTROLLER_GRPC_ENDPOINT"), "10.0.0.5:443");
   EXPECT_EQ(Env(runner, "MIGLET_CONTROLLER_TLS_CA_FILE"), "/etc/miglet/controller-ca/ca.crt");
   EXPECT_EQ(Env(runner, "MIGLET_LOGGING_LEVEL"), "debug");
-  EXPECT_EQ(pod["spec"]["volumes"][1]["secret"]["secretName"], "controller-ca");
+  EXPECT_EQ(pod["spec"]["volumes"][2]["secret"]["secretName"], "controller-ca");
 }
 
 }  // namespace

@@ -70,6 +70,23 @@ struct RunnerRegistration {
 using RegistrationSource = std::function<absl::StatusOr<std::optional<RunnerRegistration>>(
     const std::string& vm_id, bool only_if_wanted)>;
 
+// What an agent presents on its stream or HTTP request.
+struct AgentCredentials {
+  std::string bearer_token;  // gRPC metadata `authorization` / the HTTP header, "Bearer " cut
+  std::string peer;          // for logs: "ipv4:10.0.0.7:41234"
+};
+// Decides whether `creds` may speak for the agent `vm_id`: OK; UNAUTHENTICATED when they prove
+// no one (none given, expired, wrong audience); PERMISSION_DENIED when they prove someone else
+// (another pod's token). Asked once per stream (at connect) and once per HTTP request (the
+// answers are cached by the implementation); `done` is called once, on any thread.
+using AgentAuthorizer = std::function<void(const std::string& vm_id, const AgentCredentials& creds,
+                                           std::function<void(absl::Status)> done)>;
+// Decides whether the bearer of `token` may `verb` (lower-case HTTP method) the path `path` of
+// the operator endpoints: OK, UNAUTHENTICATED or PERMISSION_DENIED; `done` as above.
+using RequestAuthorizer =
+    std::function<void(const std::string& token, const std::string& verb, const std::string& path,
+                       std::function<void(absl::Status)> done)>;
+
 struct HubOptions {
   // An agent silent for this long is marked lost (an HTTP poller: disconnected).
   Duration heartbeat_timeout = std::chrono::seconds(45);

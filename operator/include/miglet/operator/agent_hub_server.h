@@ -54,6 +54,10 @@ struct AgentHubServerOptions {
   // registration-token endpoint and vm_started answers). Unset: that endpoint answers 503.
   RegistrationSource registration;
 
+  // Unset: agents are taken at their word (any vm_id), the operator endpoints are open.
+  AgentAuthorizer authorize_agent;
+  RequestAuthorizer authorize_request;
+
   // TLS for the gRPC port: cert+key turn it on; a CA also requires client certificates.
   std::string tls_cert_file;
   std::string tls_key_file;

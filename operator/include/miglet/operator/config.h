@@ -31,6 +31,12 @@ struct ControllerConfig {
   Duration ack_timeout = std::chrono::minutes(5);
   Duration forget_after = std::chrono::minutes(15);
   int64_t max_agents_without_stream = 50000;
+  // Who may speak for an agent ("none", or "token": a pod's projected service-account token,
+  // checked with TokenReview), and whether the operator endpoints and /metrics need a bearer
+  // token allowed by SubjectAccessReview (controller-runtime's secure metrics).
+  std::string agent_auth = "none";
+  bool secure_api = false;
+  bool metrics_secure = false;
   // Metrics and probes (kubebuilder's names). "0" turns one off.
   std::string metrics_bind_address = ":9090";
   std::string health_probe_bind_address = ":8081";

@@ -11,6 +11,7 @@
 #include "miglet/operator/agent_hub.h"
 #include "miglet/operator/ctrl/manager.h"
 #include "miglet/operator/github/github_client.h"
+#include "miglet/operator/kube/access_review.h"
 #include "miglet/operator/kube/kube_client.h"
 
 namespace prometheus {
@@ -53,6 +54,15 @@ class Operator {
   // RunnerVM's registrations, like a register_runner command.
   virtual absl::StatusOr<std::optional<RunnerRegistration>> Registration(const std::string& vm_id,
                                                                          bool only_if_wanted) = 0;
+
+  // Whether the user a TokenReview found may speak for the agent `vm_id`: the RunnerVM of that
+  // name must exist (so no agent is adopted while agent auth is on), its pool must make pods,
+  // and the token must be bound to that RunnerVM's pod (same namespace and name). OK, or
+  // PERMISSION_DENIED saying whose token it is and whose it should be.
+  virtual absl::Status AuthorizeAgent(const std::string& vm_id, const kube::UserInfo& user) = 0;
+  // Records a refused agent (its credentials, or AuthorizeAgent's answer) as a Warning Event
+  // AgentRefused on the RunnerVM `vm_id`, when there is one.
+  virtual void AgentRefused(const std::string& vm_id, const absl::Status& why) = 0;
 };
 
 // Registers the controllers, their informers (RunnerPools, RunnerVMs, Pods) and the hub's

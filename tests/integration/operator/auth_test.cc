@@ -1,0 +1,414 @@
+// Who may speak for an agent and who may use the operator endpoints and /metrics, decided by
+// the real apiserver (TokenReview, SubjectAccessReview, RBAC) with tokens it issued: each
+// refused case next to a valid agent (a real miglet process with its pod's token) that keeps
+// working.
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "../agent_process.h"
+#include "../github/standin.h"
+#include "../kube/common.h"
+#include "miglet/commands/commands.grpc.pb.h"
+#include "miglet/common/http_transport.h"
+#include "miglet/common/metrics_server.h"
+#include "miglet/operator/agent_hub_server.h"
+#include "miglet/operator/controllers/access.h"
+#include "miglet/operator/controllers/operator.h"
+#include "miglet/operator/ctrl/manager.h"
+
+namespace miglet::kube::testing {
+namespace {
+
+using ::miglet::github::testing::StandIn;
+using ::miglet::testing::AgentProcess;
+using ::testing::HasSubstr;
+
+TestCluster& C() { return ClusterEnvironment::Cluster(); }
+std::string NS() { return TestNamespace(); }
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// What a stream got: the connect's answer, or the status it was closed with.
+struct Connected {
+  bool accepted = false;
+  grpc::Status status;
+};
+
+class AuthTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("miglet-auth-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    ASSERT_TRUE(C().InstallCrds().ok());
+    client_ = C().Client();
+    auto s = StandIn::Start(dir_ / "standin");
+    ASSERT_TRUE(s.ok()) << s.status();
+    standin_ = std::move(*s);
+    ASSERT_TRUE(SecretsIn(*client_, NS())
+                    .Create({{"apiVersion", "v1"},
+                             {"kind", "Secret"},
+                             {"metadata", {{"name", "gh"}}},
+                             {"stringData", {{"github_token", github::testing::kTestPat}}}})
+                    .ok());
+    reviewer_ = std::make_shared<AccessReviewer>(client_, MakeRealClock(), AccessReviewOptions{},
+                                                 metrics_.get());
+    AgentHubServerOptions ho;
+    ho.bind_address = "127.0.0.1";
+    ho.grpc_port = 0;
+    ho.http_port = 0;
+    ho.authorize_agent =
+        controllers::AgentTokenAuthorizer(reviewer_, [this] { return operator_.get(); });
+    ho.authorize_request = controllers::DelegatedRequestAuthorizer(reviewer_);
+    auto hub = AgentHubServer::Start(ho, MakeRealClock(), metrics_.get());
+    ASSERT_TRUE(hub.ok()) << hub.status();
+    hub_ = std::move(*hub);
+    manager_ = ctrl::MakeManager({.client = client_, .ns = NS(), .clock = MakeRealClock()});
+    controllers::OperatorOptions oo;
+    oo.kube = client_;
+    oo.manager = manager_.get();
+    oo.hub = &hub_->hub();
+    oo.agent_endpoint = "127.0.0.1:" + std::to_string(hub_->grpc_port());
+    oo.github_tls.ca_pem = standin_->ca_pem();
+    oo.github_tls.ca_source = standin_->ca_file();
+    auto op = controllers::MakeOperator(oo);
+    ASSERT_TRUE(op.ok()) << op.status();
+    operator_ = std::move(*op);
+    ASSERT_TRUE(manager_->Start().ok());
+    auto http =
+        MakeHttpTransport({.base_url = "http://127.0.0.1:" + std::to_string(hub_->http_port()),
+                           .timeout = std::chrono::seconds(10)});
+    ASSERT_TRUE(http.ok()) << http.status();
+    http_ = std::move(*http);
+  }
+
+  void TearDown() override {
+    agents_.clear();
+    if (manager_) manager_->Stop();
+    if (hub_) hub_->Shutdown();
+    standin_.reset();
+    for (const auto& name : cluster_objects_) (void)C().Sh("kubectl delete " + name);
+    if (!HasFailure()) std::filesystem::remove_all(dir_);
+  }
+
+  // A pod pool of `replicas`: its RunnerVMs and their (Pending) pods' names.
+  std::vector<std::string> PodPool(const std::string& name, int replicas) {
+    Json pool = {
+        {"apiVersion", "miglet.dev/v1alpha1"},
+        {"kind", "RunnerPool"},
+        {"metadata", {{"name", name}}},
+        {"spec",
+         {{"replicas", replicas},
+          {"github", {{"url", standin_->url() + "/acme"}, {"tokenSecretRef", {{"name", "gh"}}}}},
+          {"runner", {{"ephemeral", false}}}}}};
+    EXPECT_TRUE(client_->Create(RunnerPools(), NS(), pool).ok());
+    std::vector<std::string> names;
+    EXPECT_TRUE(Eventually([&] {
+      names.clear();
+      auto l = client_->List(Pods(), NS(), {.label_selector = "miglet.dev/pool=" + name});
+      if (!l.ok()) return false;
+      for (const auto& p : l->items) names.push_back(p["metadata"]["name"]);
+      return names.size() == static_cast<size_t>(replicas);
+    }));
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  // A token the apiserver issues: for `sa`, bound to pod `pod` when given, for `audience`
+  // ("" = the apiserver's own).
+  std::string Token(const std::string& sa, const std::string& pod, const std::string& audience) {
+    std::string cmd = "kubectl create token " + sa + " -n " + NS() + " --duration 10m";
+    if (!pod.empty()) cmd += " --bound-object-kind Pod --bound-object-name " + pod;
+    if (!audience.empty()) cmd += " --audience " + audience;
+    auto t = C().Sh(cmd);
+    EXPECT_TRUE(t.ok()) << t.status();
+    return t.ok() ? Trim(*t) : "";
+  }
+
+  // `token` with its times moved an hour back, signed again with the cluster's service-account
+  // key: the apiserver's own signature on a token that expired.
+  std::string Expired(const std::string& token) {
+    const auto script = dir_ / "expire.py";
+    std::ofstream(script) << R"(import base64, json, subprocess, sys, time
+def dec(s): return base64.urlsafe_b64decode(s + '=' * (-len(s) % 4))
+def enc(b): return base64.urlsafe_b64encode(b).rstrip(b'=').decode()
+h, p, _ = sys.argv[1].split('.')
+claims = json.loads(dec(p))
+now = int(time.time())
+claims['iat'] = claims['nbf'] = now - 3600
+claims['exp'] = now - 1800
+signing = h + '.' + enc(json.dumps(claims).encode())
+sig = subprocess.run(['openssl', 'dgst', '-sha256', '-sign', sys.argv[2]], input=signing.encode(),
+                     capture_output=True, check=True).stdout
+print(signing + '.' + enc(sig))
+)";
+    auto t = C().Sh("python3 " + script.string() + " '" + token + "' " + C().dir() + "/pki/sa.key");
+    EXPECT_TRUE(t.ok()) << t.status();
+    return t.ok() ? Trim(*t) : "";
+  }
+
+  // Opens a stream as `vm_id` with `token` (none when empty) and waits for the connect's answer.
+  Connected Connect(const std::string& vm_id, const std::string& token) {
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(hub_->grpc_port()),
+                                       grpc::InsecureChannelCredentials());
+    auto stub = commands::CommandService::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+    auto stream = stub->StreamCommands(&ctx);
+    commands::MIGletMessage m;
+    m.mutable_connect()->set_vm_id(vm_id);
+    m.mutable_connect()->set_pool_id("pods");
+    m.mutable_connect()->set_version("test");
+    Connected out;
+    if (stream->Write(m)) {
+      commands::ControllerMessage in;
+      while (stream->Read(&in)) {
+        if (in.has_connect_ack()) {
+          out.accepted = in.connect_ack().accepted();
+          ctx.TryCancel();
+          break;
+        }
+      }
+    }
+    out.status = stream->Finish();
+    return out;
+  }
+
+  // A real miglet agent for pod `pod`, sending the token in `token_file`.
+  AgentProcess& Agent(const std::string& pod, const std::filesystem::path& token_file) {
+    const std::string yaml = "vm_id: " + pod + "\npool_id: pods\norg_id: acme\ncontroller:\n" +
+                             "  grpc_endpoint: 127.0.0.1:" + std::to_string(hub_->grpc_port()) +
+                             "\n  auth:\n    type: bearer\n    token_path: " + token_file.string() +
+                             "\n  retry:\n    initial_backoff: 200ms\n    max_backoff: 1s\n"
+                             "heartbeat:\n  interval: 1s\nlogging:\n  format: text\n"
+                             "  level: debug\nmetrics:\n  listen: 127.0.0.1:0\n";
+    agents_.push_back(
+        std::make_unique<AgentProcess>(dir_ / pod, yaml, MIGLET_FAKE_RUNNER_DIR,
+                                       std::vector<std::pair<std::string, std::string>>{
+                                           {"FAKE_RUNNER_CA_FILE", standin_->ca_file()}}));
+    agents_.back()->Start();
+    return *agents_.back();
+  }
+
+  uint64_t Heartbeats(const std::string& vm_id) {
+    auto a = hub_->hub().GetAgent(vm_id);
+    return a && a->connected ? a->heartbeats : 0;
+  }
+
+  double Refused(const std::string& reason) {
+    for (const auto& f : metrics_->Collect()) {
+      if (f.name != "mig_controller_agent_requests_refused_total") continue;
+      for (const auto& m : f.metric) {
+        for (const auto& l : m.label) {
+          if (l.name == "reason" && l.value == reason) return m.counter.value;
+        }
+      }
+    }
+    return -1;
+  }
+
+  std::vector<std::string> RefusedEvents(const std::string& vm) {
+    std::vector<std::string> out;
+    auto l = client_->List(
+        Events(), NS(), {.field_selector = "involvedObject.name=" + vm + ",reason=AgentRefused"});
+    if (l.ok()) {
+      for (const auto& e : l->items) out.push_back(e.value("message", ""));
+    }
+    return out;
+  }
+
+  int Status(const std::string& method, const std::string& target, const std::string& token,
+             const std::string& body = "") {
+    ClientRequest r;
+    r.method = method;
+    r.target = target;
+    r.body = body;
+    if (!token.empty()) r.headers.Set("Authorization", "Bearer " + token);
+    auto resp = http_->Send(r);
+    return resp.ok() ? resp->status : -1;
+  }
+
+  // A ServiceAccount with the ClusterRole `rules` (YAML; none: allowed nothing), and a token
+  // for it.
+  std::string Account(const std::string& name, const std::string& rules) {
+    EXPECT_TRUE(C().Sh("kubectl create serviceaccount " + name + " -n " + NS()).ok());
+    if (!rules.empty()) {
+      const std::string role = "miglet-auth-test-" + NS() + "-" + name;
+      const std::string yaml =
+          "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: " +
+          role + "\nrules:\n" + rules +
+          "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\n"
+          "metadata:\n  name: " +
+          role +
+          "\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: " +
+          role + "\nsubjects:\n  - kind: ServiceAccount\n    name: " + name +
+          "\n    namespace: " + NS() + "\n";
+      std::ofstream(dir_ / (name + ".yaml")) << yaml;
+      auto r = C().Sh("kubectl apply -f " + (dir_ / (name + ".yaml")).string());
+      EXPECT_TRUE(r.ok()) << r.status();
+      cluster_objects_.push_back("clusterrole " + role);
+      cluster_objects_.push_back("clusterrolebinding " + role);
+    }
+    return Token(name, "", "");
+  }
+
+  std::filesystem::path dir_;
+  std::shared_ptr<KubeClient> client_;
+  std::unique_ptr<StandIn> standin_;
+  std::shared_ptr<prometheus::Registry> metrics_ = std::make_shared<prometheus::Registry>();
+  std::shared_ptr<AccessReviewer> reviewer_;
+  std::unique_ptr<AgentHubServer> hub_;
+  std::unique_ptr<ctrl::Manager> manager_;
+  std::unique_ptr<controllers::Operator> operator_;
+  std::unique_ptr<HttpTransport> http_;
+  std::vector<std::unique_ptr<AgentProcess>> agents_;
+  std::vector<std::string> cluster_objects_;
+};
+
+// An agent speaks only for its own pod's RunnerVM: no credentials, a token for the wrong
+// audience, an expired one and another pod's are each refused with their own code, a metric and
+// an Event on the RunnerVM, while the real agent next to them keeps its stream.
+TEST_F(AuthTest, OnlyThePodsOwnTokenSpeaksForItsRunnerVm) {
+  const auto pods = PodPool("pods", 2);
+  ASSERT_EQ(pods.size(), 2u);
+  const std::string mine = pods[0], other = pods[1];
+  const auto token_file = dir_ / "token";
+  std::ofstream(token_file) << Token("default", mine, "miglet");
+  Agent(mine, token_file);
+  ASSERT_TRUE(Eventually([&] { return Heartbeats(mine) > 0; })) << agents_.back()->Log();
+
+  const Connected none = Connect(mine, "");
+  EXPECT_EQ(none.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(none.status.error_message(), HasSubstr("no credentials"));
+
+  const Connected audience = Connect(mine, Token("default", mine, ""));
+  EXPECT_EQ(audience.status.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+      << audience.status.error_message();
+
+  const Connected expired = Connect(mine, Expired(Token("default", mine, "miglet")));
+  EXPECT_EQ(expired.status.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+      << expired.status.error_message();
+
+  // The other pod's own token, for this pod's vm_id.
+  const Connected theirs = Connect(mine, Token("default", other, "miglet"));
+  EXPECT_EQ(theirs.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(theirs.status.error_message(), HasSubstr(other));
+
+  // A service-account token bound to no pod, and a vm_id with no RunnerVM.
+  const Connected unbound = Connect(mine, Token("default", "", "miglet"));
+  EXPECT_EQ(unbound.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  const Connected stranger = Connect("vm-nobody", Token("default", mine, "miglet"));
+  EXPECT_EQ(stranger.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  // The same token, for its own pod, from another client: accepted (and it takes over the
+  // agent's entry, as any reconnect does; the real agent reconnects after it).
+  const Connected own = Connect(other, Token("default", other, "miglet"));
+  EXPECT_TRUE(own.accepted) << own.status.error_message();
+
+  EXPECT_GE(Refused("unauthenticated"), 3);
+  EXPECT_GE(Refused("permission_denied"), 3);
+  EXPECT_TRUE(Eventually([&] { return !RefusedEvents(mine).empty(); }));
+  // The real agent kept its stream through all of it.
+  const uint64_t before = Heartbeats(mine);
+  EXPECT_TRUE(Eventually([&] { return Heartbeats(mine) > before + 1; })) << agents_.back()->Log();
+  EXPECT_TRUE(hub_->hub().GetAgent(mine)->connected);
+}
+
+// The agents' HTTP API takes the same credentials as the stream, and its token is reviewed once
+// however many requests carry it.
+TEST_F(AuthTest, TheHttpApiTakesTheSameCredentialsAndReviewsATokenOnce) {
+  const auto pods = PodPool("pods", 2);
+  ASSERT_EQ(pods.size(), 2u);
+  const std::string vm = "/api/v1/vms/" + pods[0];
+  const std::string hb = R"({"type":"heartbeat","timestamp":"2026-12-08T12:00:00Z","vm_id":")" +
+                         pods[0] +
+                         R"(","pool_id":"pods","miglet_state":"ready","runner_state":"offline"})";
+  EXPECT_EQ(Status("POST", vm + "/heartbeat", "", hb), 401);
+  EXPECT_EQ(Status("POST", vm + "/heartbeat", "not-a-token", hb), 401);
+  EXPECT_EQ(Status("POST", vm + "/heartbeat", Token("default", pods[1], "miglet"), hb), 403);
+  EXPECT_EQ(Status("GET", vm + "/commands", Token("default", pods[1], "miglet")), 403);
+  const std::string token = Token("default", pods[0], "miglet");
+  const uint64_t reviews = reviewer_->stats().token_reviews;
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_EQ(Status("POST", vm + "/heartbeat", token, hb), 200) << i;
+  }
+  EXPECT_EQ(Status("GET", vm + "/commands?ack=true", token), 200);
+  EXPECT_EQ(reviewer_->stats().token_reviews, reviews + 1);
+}
+
+// The operator endpoints follow controller-runtime's secure metrics: a bearer token, and RBAC
+// on the non-resource URL for what it asks; /metrics the same.
+TEST_F(AuthTest, OperatorEndpointsAndMetricsNeedATokenWithRbac) {
+  const std::string nobody = Account("nobody", "");
+  const std::string view =
+      "  - apiGroups: [miglet.dev]\n    resources: [runnervms]\n    verbs: [get, list]\n";
+  const std::string viewer = Account("viewer", view);
+  const std::string admin =
+      Account("admin", view +
+                           "  - apiGroups: [miglet.dev]\n    resources: [runnervms/commands]\n"
+                           "    verbs: [create]\n");
+  const std::string scraper =
+      Account("scraper", "  - nonResourceURLs: [/metrics]\n    verbs: [get]\n");
+
+  EXPECT_EQ(Status("GET", "/api/v1/vms", ""), 401);
+  EXPECT_EQ(Status("GET", "/api/v1/vms", "made-up"), 401);
+  EXPECT_EQ(Status("GET", "/api/v1/vms", nobody), 403);
+  // RBAC's cache takes the new bindings in a moment.
+  EXPECT_TRUE(Eventually([&] { return Status("GET", "/api/v1/vms", viewer) == 200; }));
+  EXPECT_EQ(Status("GET", "/api/v1/vms/vm-x", viewer), 404);  // allowed: no such agent
+  const std::string cmd = R"({"type":"set_log_level","string_params":{"level":"debug"}})";
+  EXPECT_EQ(Status("POST", "/api/v1/vms/vm-x/commands", viewer, cmd), 403);
+  EXPECT_TRUE(Eventually([&] {
+    const int s = Status("POST", "/api/v1/vms/vm-x/commands", admin, cmd);
+    return s != 401 && s != 403 && s > 0;
+  }));
+  // A token for the agents' audience is not one for the operator endpoints.
+  EXPECT_EQ(Status("GET", "/api/v1/vms", Token("admin", "", "miglet")), 401);
+
+  // /metrics, as mig-controller serves it with metrics.secure.
+  auto authorize = controllers::DelegatedRequestAuthorizer(reviewer_);
+  auto server = StartMetricsServer(
+      "127.0.0.1:0", metrics_, Probes{},
+      [authorize](const HttpRequest& r, std::function<void(absl::Status)> done) {
+        authorize(r.authorization.rfind("Bearer ", 0) == 0 ? r.authorization.substr(7) : "", "get",
+                  r.path, std::move(done));
+      });
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto m = MakeHttpTransport({.base_url = "http://127.0.0.1:" + std::to_string(server->second)});
+  ASSERT_TRUE(m.ok());
+  auto get = [&](const std::string& path, const std::string& token) {
+    ClientRequest r;
+    r.target = path;
+    if (!token.empty()) r.headers.Set("Authorization", "Bearer " + token);
+    auto resp = (*m)->Send(r);
+    return resp.ok() ? std::make_pair(resp->status, resp->body) : std::make_pair(-1, std::string());
+  };
+  EXPECT_EQ(get("/metrics", "").first, 401);
+  EXPECT_EQ(get("/metrics", nobody).first, 403);
+  EXPECT_EQ(get("/metrics", viewer).first, 403);
+  std::pair<int, std::string> scraped;
+  EXPECT_TRUE(Eventually([&] { return (scraped = get("/metrics", scraper)).first == 200; }));
+  EXPECT_THAT(scraped.second, HasSubstr("mig_controller_access_reviews_total"));
+  EXPECT_EQ(get("/healthz", "").first, 200);  // probes stay open
+  server->first->Stop();
+}
+
+}  // namespace
+}  // namespace miglet::kube::testing
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new miglet::kube::testing::ClusterEnvironment(""));
+  return RUN_ALL_TESTS();
+}
