@@ -41,6 +41,7 @@ NS = "miglet-system"
 RELEASE = "miglet"
 ORG = "acme"
 PAT = "ghp_e2eStandInToken0000000000000000000000"
+PROMETHEUS_SA = "prometheus"
 NODE_IP = "10.244.0.1"
 RUNNER_IMAGE_BASE = "miglet-e2e/fake-runner"
 
@@ -292,6 +293,20 @@ class Prometheus:
             with open(os.path.join(self.dir, name), "wb") as f:
                 f.write(data)
         self.via_api = cl.args.scrape_via_apiserver
+        # The controller's /metrics is secure (the chart's default): Prometheus sends the token
+        # of its own ServiceAccount, which the chart binds to its metrics-reader role
+        # (metrics.readers in helm_values). Through the apiserver's proxy no token can be
+        # passed, so that path installs with metrics.secure off.
+        controller_auth = {}
+        if not self.via_api:
+            cl.k("apply", "-f", "-", input=yaml.safe_dump_all([
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
+                {"apiVersion": "v1", "kind": "ServiceAccount",
+                 "metadata": {"name": PROMETHEUS_SA, "namespace": NS}}]))
+            self.token_file = os.path.join(self.dir, "token")
+            with open(self.token_file, "w") as f:
+                f.write(cl.k("create", "token", PROMETHEUS_SA, "-n", NS, "--duration=24h").stdout.strip())
+            controller_auth = {"authorization": {"type": "Bearer", "credentials_file": self.token_file}}
         tls = {"tls_config": {"ca_file": os.path.join(self.dir, "ca.crt"),
                               "cert_file": os.path.join(self.dir, "client.crt"),
                               "key_file": os.path.join(self.dir, "client.key")}} if self.via_api else {}
@@ -305,7 +320,7 @@ class Prometheus:
             "rule_files": [os.path.join(cl.repo, "deploy/helm/miglet/files/alerts.yaml")],
             "scrape_configs": [
                 # The controller's own labels (namespace, pool) win over the target's.
-                {"job_name": "mig-controller", "honor_labels": True, **tls,
+                {"job_name": "mig-controller", "honor_labels": True, **tls, **controller_auth,
                  "file_sd_configs": [{"files": [self.targets["mig-controller"]], "refresh_interval": "1s"}]},
                 {"job_name": "miglet-agents", **tls,
                  "file_sd_configs": [{"files": [self.targets["miglet-agents"]], "refresh_interval": "1s"}]},
@@ -391,6 +406,59 @@ def free_port():
     return p
 
 
+class PodLogs:
+    """Every container log line of the run. On the one-node cluster the node's pod log files are
+    copied twice a second (the kubelet removes a deleted pod's files with it); on another
+    cluster, `kubectl logs` of the pods still there when asked."""
+
+    def __init__(self, cl):
+        self.cl = cl
+        self.src = os.path.join(cl.cluster_dir, "node", "pod-logs") if cl.own_cluster else None
+        self.dst = os.path.join(cl.work, "pod-logs")
+        os.makedirs(self.dst)
+        self.sizes = {}
+        self.stop = threading.Event()
+        if self.src:
+            threading.Thread(target=self.loop, daemon=True).start()
+
+    def copy(self):
+        for root, _, names in os.walk(self.src):
+            for name in names:
+                path = os.path.join(root, name)
+                try:
+                    size = os.path.getsize(path)
+                    if self.sizes.get(path) == size:
+                        continue
+                    out = os.path.join(self.dst, os.path.relpath(path, self.src))
+                    os.makedirs(os.path.dirname(out), exist_ok=True)
+                    shutil.copyfile(path, out)
+                    self.sizes[path] = size
+                except OSError:
+                    continue  # gone with its pod meanwhile
+
+    def loop(self):
+        while not self.stop.wait(0.5):
+            try:
+                self.copy()
+            except Exception:  # noqa: BLE001 - the collector must outlive a bad moment
+                pass
+
+    def files(self):
+        if self.src:
+            self.copy()
+        else:
+            for p in self.cl.kj("get", "pods", "-A")["items"]:
+                md = p["metadata"]
+                out = self.cl.k("logs", "-n", md["namespace"], md["name"], "--all-containers",
+                                check=False).stdout
+                with open(os.path.join(self.dst, f"{md['namespace']}_{md['name']}.log"), "w") as f:
+                    f.write(out)
+        found = []
+        for root, _, names in os.walk(self.dst):
+            found += [os.path.join(root, n) for n in names]
+        return sorted(found)
+
+
 # -------------------------------------------------------------------- the install
 
 def images(repo):
@@ -422,7 +490,10 @@ def helm_values(cl, standin, controller_image, extra=None):
     repo, tag = controller_image.rsplit(":", 1)
     v = {"image": {"repository": repo, "tag": tag, "pullPolicy": "IfNotPresent"},
          "github": {"token": PAT, "caBundle": open(standin.ca_cert).read()},
-         "flags": {"log-level": "debug", "heartbeat-timeout": "20s"}}
+         "flags": {"log-level": "debug", "heartbeat-timeout": "20s"},
+         "metrics": {"readers": [{"name": PROMETHEUS_SA, "namespace": NS}]}}
+    if cl.args.scrape_via_apiserver:
+        v["metrics"] = {"secure": False}
     for key, val in (extra or {}).items():
         v["flags"][key] = val
     return v
@@ -794,6 +865,54 @@ def s10_dashboard_and_alerts(e):
         raise Failed("\n".join(problems))
 
 
+# What a secret looks like, whatever issued it: a private key, a JWT (service-account tokens,
+# GitHub App JWTs), a GitHub token.
+SECRET_SHAPES = [re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY"),
+                 re.compile(r"eyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]{10,}"),
+                 re.compile(r"\bgh[psu]_[A-Za-z0-9]{20,}")]
+
+
+def s11_secrets_never_logged(e):
+    """No secret in any log line of the run: registration tokens, JIT configs, installation
+    tokens, the PAT, service-account tokens, keys, in the controller's and every agent's logs."""
+    # This scenario's own share of secrets: registrations, a job, deregistrations.
+    e.pool("s11", 2)
+    e.ready("s11", 2)
+    job = e.gh.job("e2e-s11", "s11-job")
+    e.busy("s11", [job])
+    e.gh.finish(job)
+    await_("the s11 job completed", lambda: e.gh.jobs([job])[0]["status"] == "completed", 120)
+    e.scale("s11", 0)
+    await_("s11 back to no pods and no runners",
+           lambda: not e.cl.pool_pods("s11") and not e.gh.runners("e2e-s11"), 180)
+    e.delete_pool("s11")
+    secrets = set(e.gh.call("GET", "/_standin/secrets")["secrets"]) | {PAT}
+    if getattr(e.prom, "token_file", None):
+        secrets.add(open(e.prom.token_file).read().strip())
+    for pod in e.cl.pods("app.kubernetes.io/name=miglet"):
+        secrets.add(e.cl.k("exec", "-n", NS, pod["metadata"]["name"], "--", "cat",
+                           "/var/run/secrets/kubernetes.io/serviceaccount/token").stdout.strip())
+    secrets = {s for s in secrets if len(s) >= 8}
+    files = e.logs.files()
+    leaks, lines, controller_lines = [], 0, 0
+    for path in files:
+        with open(path, errors="replace") as f:
+            for n, line in enumerate(f, 1):
+                lines += 1
+                if f"{NS}_{RELEASE}-" in path or "/mig-controller/" in path:
+                    controller_lines += 1
+                hit = [s[:6] + "..." for s in secrets if s in line]
+                hit += [p.pattern for p in SECRET_SHAPES if p.search(line)]
+                if hit:
+                    leaks.append(f"{os.path.relpath(path, e.logs.dst)}:{n}: {hit}")
+    if not controller_lines:
+        raise Failed(f"no controller log line among the {lines} collected from {len(files)} files")
+    if leaks:
+        raise Failed(f"{len(leaks)} log lines hold a secret:\n  " + "\n  ".join(leaks[:20]))
+    log(f"{lines} log lines in {len(files)} files ({controller_lines} the controller's), "
+        f"{len(secrets)} secrets issued in the run: none logged")
+
+
 SCENARIOS = [
     ("scale-to-five", s1_scale_to_five),
     ("scale-down-busy", s2_scale_down_busy),
@@ -805,6 +924,7 @@ SCENARIOS = [
     ("helm-upgrade", s8_helm_upgrade),
     ("pod-deleted-mid-job", s9_pod_deleted_mid_job),
     ("dashboard-and-alerts", s10_dashboard_and_alerts),
+    ("secrets-never-logged", s11_secrets_never_logged),
 ]
 
 
@@ -970,6 +1090,7 @@ def main():
     prom = None
     try:
         cl.up()
+        pod_logs = PodLogs(cl)
         standin = StandIn(cl, os.path.join(standin_bin, "github-standin"))
         runner_image = build_runner_image(cl, standin, version)
         cl.import_images([controller_image, agent_image, runner_image])
@@ -981,6 +1102,7 @@ def main():
             f"stand-in {standin.url}")
         e = Env(cl, standin, prom, runner_image, agent_image)
         e.controller_image = controller_image
+        e.logs = pod_logs
         if args.demo:
             return demo(e)
         if args.bench_scale:
