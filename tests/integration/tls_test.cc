@@ -4,10 +4,13 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <map>
 
 #include "await.h"
 #include "miglet/agent/command_dispatcher.h"
 #include "miglet/agent/stream_client.h"
+#include "miglet/common/pki.h"
 #include "miglet/operator/agent_hub_server.h"
 
 namespace miglet {
@@ -115,6 +118,200 @@ TEST_F(TlsTest, MutualTlsRefusesAnAgentWithoutCertificate) {
   EXPECT_FALSE(signal_.Await([&] { return Connected(); }, std::chrono::seconds(2)));
   EXPECT_FALSE(agent->connected());
   agent->Stop();
+}
+
+// Certificates made with miglet's own pki (what the controller will use to be its own CA),
+// written where the hub and the agents read them.
+class TlsFilesTest : public TlsTest {
+ protected:
+  void SetUp() override {
+    files_ = dir_ / ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::create_directories(files_);
+    ca_ = NewCa("miglet-test-ca");
+    other_ca_ = NewCa("another-ca");
+    Write("ca.crt", ca_.cert_pem);
+    Write("other-ca.crt", other_ca_.cert_pem);
+    ServerCert(pki::ValidFor(std::chrono::hours(1)));
+  }
+
+  static pki::Signer NewCa(const std::string& cn) {
+    auto key = pki::NewKey();
+    EXPECT_TRUE(key.ok());
+    auto cert = pki::SelfSignedCa(*key, cn, pki::ValidFor(std::chrono::hours(24)));
+    EXPECT_TRUE(cert.ok()) << cert.status();
+    return {*cert, *key};
+  }
+
+  // Written whole and renamed into place, as a Secret's volume or cert-manager does.
+  void Write(const std::string& name, const std::string& data) {
+    const fs::path tmp = files_ / (name + ".tmp");
+    std::ofstream(tmp) << data;
+    fs::rename(tmp, files_ / name);
+  }
+
+  // A serving certificate for controller.test from ca_ (key and certificate replaced together).
+  std::string ServerCert(pki::Validity validity) {
+    auto key = pki::NewKey();
+    EXPECT_TRUE(key.ok());
+    auto cert =
+        pki::Issue(ca_, *key, "controller.test", {.dns = {"controller.test"}, .ips = {"127.0.0.1"}},
+                   pki::Usage::kServer, validity);
+    EXPECT_TRUE(cert.ok()) << cert.status();
+    Write("server.key", *key);
+    Write("server.crt", *cert);
+    return pki::ReadCertificate(*cert)->serial;
+  }
+
+  // A client certificate for `vm` from `ca`, written as <vm>.crt / <vm>.key.
+  void ClientCert(const std::string& vm, const pki::Signer& ca, pki::Validity validity) {
+    auto key = pki::NewKey();
+    EXPECT_TRUE(key.ok());
+    auto cert = pki::Issue(ca, *key, vm, {}, pki::Usage::kClient, validity);
+    EXPECT_TRUE(cert.ok()) << cert.status();
+    Write(vm + ".key", *key);
+    Write(vm + ".crt", *cert);
+  }
+
+  void Start(bool require_client_cert) {
+    AgentHubServerOptions o;
+    o.bind_address = "127.0.0.1";
+    o.grpc_port = 0;
+    o.http_port = -1;
+    o.tls_cert_file = (files_ / "server.crt").string();
+    o.tls_key_file = (files_ / "server.key").string();
+    if (require_client_cert) o.tls_ca_file = (files_ / "ca.crt").string();
+    o.tls_refresh_interval = std::chrono::seconds(1);
+    auto s = AgentHubServer::Start(o, MakeRealClock(), nullptr);
+    ASSERT_TRUE(s.ok()) << s.status();
+    hub_ = std::move(*s);
+    hub_->hub().SetChangeHook([this](const AgentInfo&) { signal_.Notify(); });
+  }
+
+  std::unique_ptr<StreamClient> AgentAs(const std::string& vm, const std::string& ca_file,
+                                        bool with_client_cert) {
+    StreamClientOptions o;
+    o.vm_id = vm;
+    o.pool_id = "pool";
+    o.grpc_endpoint = "127.0.0.1:" + std::to_string(hub_->grpc_port());
+    o.retry.initial = std::chrono::milliseconds(50);
+    o.retry.max = std::chrono::milliseconds(200);
+    o.heartbeat_interval = std::chrono::milliseconds(500);
+    o.tls_ca_file = (files_ / ca_file).string();
+    o.tls_server_name = "controller.test";
+    if (with_client_cert) {
+      o.tls_cert_file = (files_ / (vm + ".crt")).string();
+      o.tls_key_file = (files_ / (vm + ".key")).string();
+    }
+    auto c = StreamClient::Create(o, MakeRealClock(), &handler_, {}, nullptr);
+    c->Start();
+    return c;
+  }
+
+  bool IsConnected(const std::string& vm) {
+    auto a = hub_->hub().GetAgent(vm);
+    return a && a->connected;
+  }
+
+  // The serial of the certificate the hub serves a new TLS connection now.
+  std::string ServedSerial() {
+    const std::string cmd =
+        "openssl s_client -connect 127.0.0.1:" + std::to_string(hub_->grpc_port()) +
+        " -servername controller.test </dev/null 2>/dev/null | openssl x509 "
+        "-noout -serial 2>/dev/null";
+    std::string out;
+    if (FILE* p = popen(cmd.c_str(), "r")) {
+      char buf[256];
+      while (fgets(buf, sizeof buf, p)) out += buf;
+      pclose(p);
+    }
+    const auto eq = out.find('=');
+    if (eq == std::string::npos) return "";
+    out = out.substr(eq + 1);
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    return out;
+  }
+
+  fs::path files_;
+  pki::Signer ca_, other_ca_;
+};
+
+// A certificate renewed on disk serves the next connections; the 100 agents already connected
+// keep their streams (none reconnects), and a new agent trusts the new certificate.
+TEST_F(TlsFilesTest, ACertificateRenewedOnDiskServesNewConnectionsWhile100AgentsStay) {
+  Start(/*require_client_cert=*/false);
+  const std::string first = ServedSerial();
+  ASSERT_FALSE(first.empty());
+  std::vector<std::unique_ptr<StreamClient>> agents;
+  for (int i = 0; i < 100; ++i)
+    agents.push_back(AgentAs("vm-" + std::to_string(i), "ca.crt", false));
+  auto all_connected = [&] {
+    for (int i = 0; i < 100; ++i) {
+      if (!IsConnected("vm-" + std::to_string(i))) return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(signal_.Await(all_connected, std::chrono::seconds(60)));
+  std::map<std::string, WallTime> since;
+  for (int i = 0; i < 100; ++i) {
+    const std::string vm = "vm-" + std::to_string(i);
+    since[vm] = hub_->hub().GetAgent(vm)->connected_at;
+  }
+
+  const std::string renewed = ServerCert(pki::ValidFor(std::chrono::hours(2)));
+  ASSERT_NE(renewed, first);
+  ASSERT_TRUE(signal_.Await([&] { return ServedSerial() == renewed; }, std::chrono::seconds(30)))
+      << "still serving " << ServedSerial();
+  auto late = AgentAs("vm-late", "ca.crt", false);
+  ASSERT_TRUE(signal_.Await([&] { return IsConnected("vm-late"); }));
+  for (const auto& [vm, at] : since) {
+    auto a = hub_->hub().GetAgent(vm);
+    ASSERT_TRUE(a && a->connected) << vm;
+    EXPECT_EQ(a->connected_at, at) << vm << " reconnected";
+  }
+  for (auto& a : agents) a->Stop();
+  late->Stop();
+}
+
+// An agent that trusts another CA, or is served an expired certificate, does not connect; the
+// agent next to it that trusts the right CA does.
+TEST_F(TlsFilesTest, AWrongCaOrAnExpiredServerCertificateIsRefusedByTheAgent) {
+  Start(/*require_client_cert=*/false);
+  auto good = AgentAs("vm-good", "ca.crt", false);
+  auto wrong = AgentAs("vm-wrong-ca", "other-ca.crt", false);
+  ASSERT_TRUE(signal_.Await([&] { return IsConnected("vm-good"); }));
+  EXPECT_FALSE(signal_.Await([&] { return IsConnected("vm-wrong-ca"); }, std::chrono::seconds(2)));
+  // The hub now serves an expired certificate: a new connection is refused by the agent.
+  const std::string expired =
+      ServerCert({std::chrono::system_clock::now() - std::chrono::hours(2),
+                  std::chrono::system_clock::now() - std::chrono::hours(1)});
+  ASSERT_TRUE(signal_.Await([&] { return ServedSerial() == expired; }, std::chrono::seconds(30)));
+  auto late = AgentAs("vm-late", "ca.crt", false);
+  EXPECT_FALSE(signal_.Await([&] { return IsConnected("vm-late"); }, std::chrono::seconds(2)));
+  EXPECT_TRUE(IsConnected("vm-good"));  // its stream predates the change
+  good->Stop();
+  wrong->Stop();
+  late->Stop();
+}
+
+// With client certificates required: an expired one, or one from another CA, is refused in the
+// handshake; a valid one next to them connects.
+TEST_F(TlsFilesTest, MutualTlsRefusesExpiredAndForeignClientCertificates) {
+  ClientCert("vm-ok", ca_, pki::ValidFor(std::chrono::hours(1)));
+  ClientCert("vm-expired", ca_,
+             {std::chrono::system_clock::now() - std::chrono::hours(2),
+              std::chrono::system_clock::now() - std::chrono::hours(1)});
+  ClientCert("vm-foreign", other_ca_, pki::ValidFor(std::chrono::hours(1)));
+  Start(/*require_client_cert=*/true);
+  auto ok = AgentAs("vm-ok", "ca.crt", true);
+  auto expired = AgentAs("vm-expired", "ca.crt", true);
+  auto foreign = AgentAs("vm-foreign", "ca.crt", true);
+  ASSERT_TRUE(signal_.Await([&] { return IsConnected("vm-ok"); }));
+  EXPECT_FALSE(signal_.Await([&] { return IsConnected("vm-expired") || IsConnected("vm-foreign"); },
+                             std::chrono::seconds(2)));
+  EXPECT_TRUE(IsConnected("vm-ok"));
+  ok->Stop();
+  expired->Stop();
+  foreign->Stop();
 }
 
 }  // namespace

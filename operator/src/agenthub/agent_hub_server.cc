@@ -2,6 +2,8 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <malloc.h>
 #include <prometheus/registry.h>
 
@@ -102,19 +104,29 @@ class AgentHubServerImpl final : public AgentHubServer {
   absl::Status Init() {
     std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
     if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
-      grpc::SslServerCredentialsOptions ssl;
-      auto cert = ReadFile(options_.tls_cert_file, "TLS certificate");
-      if (!cert.ok()) return cert.status();
-      auto key = ReadFile(options_.tls_key_file, "TLS key");
-      if (!key.ok()) return key.status();
-      ssl.pem_key_cert_pairs.push_back({*key, *cert});
-      if (!options_.tls_ca_file.empty()) {
-        auto ca = ReadFile(options_.tls_ca_file, "TLS CA bundle");
-        if (!ca.ok()) return ca.status();
-        ssl.pem_root_certs = *ca;
-        ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+      // Read once here so that a missing or unreadable file is an error at start; gRPC's file
+      // watcher then reads them again every tls_refresh_interval, so a certificate renewed on
+      // disk (cert-manager, a Secret's volume) serves new connections without a restart.
+      for (const auto& [file, what] : {std::pair{options_.tls_cert_file, "TLS certificate"},
+                                       std::pair{options_.tls_key_file, "TLS key"},
+                                       std::pair{options_.tls_ca_file, "TLS CA bundle"}}) {
+        if (file.empty() && std::string(what) == "TLS CA bundle") continue;
+        if (auto r = ReadFile(file, what); !r.ok()) return r.status();
       }
-      creds = grpc::SslServerCredentials(ssl);
+      const auto refresh = static_cast<unsigned int>(std::max<int64_t>(
+          1,
+          std::chrono::duration_cast<std::chrono::seconds>(options_.tls_refresh_interval).count()));
+      auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+          options_.tls_key_file, options_.tls_cert_file, options_.tls_ca_file, refresh);
+      grpc::experimental::TlsServerCredentialsOptions tls(provider);
+      tls.watch_identity_key_cert_pairs();
+      if (!options_.tls_ca_file.empty()) {
+        tls.watch_root_certs();
+        tls.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+      } else {
+        tls.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+      }
+      creds = grpc::experimental::TlsServerCredentials(tls);
     }
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;

@@ -62,6 +62,9 @@ struct AgentHubServerOptions {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_ca_file;
+  // How often those files are read again: a renewed certificate serves new connections (open
+  // streams keep theirs).
+  Duration tls_refresh_interval = std::chrono::seconds(60);
 };
 
 // The agent hub served over gRPC (CommandService, one callback reactor per stream, no thread
