@@ -1,25 +1,35 @@
 // mig-controller: flags, wiring and signals. Everything else lives in tested code (the
 // configuration table is operator/src/config.cc).
+#include <arpa/inet.h>
 #include <prometheus/registry.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
 #include <random>
+#include <thread>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "miglet/common/http.h"
 #include "miglet/common/logging.h"
 #include "miglet/common/metrics_server.h"
+#include "miglet/common/net.h"
 #include "miglet/common/runtime.h"
 #include "miglet/common/status.h"
 #include "miglet/operator/agent_hub_server.h"
 #include "miglet/operator/config.h"
 #include "miglet/operator/controllers/access.h"
 #include "miglet/operator/controllers/operator.h"
+#include "miglet/operator/controllers/serving_tls.h"
 #include "miglet/operator/ctrl/manager.h"
 #include "miglet/operator/deferred_hub.h"
 #include "miglet/operator/kube/config.h"
@@ -104,6 +114,15 @@ int Run(int argc, char** argv) {
                  "pod)\n");
     return 2;
   }
+  const bool own_ca = cfg.tls_enabled && cfg.tls_cert.empty();
+  if (own_ca && !WantControllers(cfg)) {
+    std::fprintf(stderr,
+                 "mig-controller: grpc.tls.enabled without grpc.tls.cert_file and "
+                 "grpc.tls.key_file makes a certificate from the controller's own CA, kept in a "
+                 "Secret: it needs the controllers (a kubeconfig or a pod), or give the files\n");
+    return 2;
+  }
+  std::unique_ptr<controllers::SelfSignedTls> own_tls;
   std::unique_ptr<HttpServer> metrics_server;
   int metrics_port = -1;
   const auto metrics_addr = *operator_config::SplitBindAddress(cfg.metrics_bind_address);
@@ -269,6 +288,40 @@ int Run(int argc, char** argv) {
                    cfg.agent_auth == "token" ? "by pod token" : "not",
                    cfg.secure_api ? "yes" : "no", cfg.metrics_secure ? "yes" : "no");
     }
+    if (own_ca) {
+      controllers::SelfSignedTlsOptions so;
+      so.kube = kc;
+      so.clock = MakeRealClock();
+      so.ns = LeaseNamespace(cfg);
+      so.ca_secret = cfg.tls_ca_secret;
+      for (absl::string_view n : absl::StrSplit(cfg.tls_dns_names, ',', absl::SkipWhitespace())) {
+        so.dns_names.emplace_back(absl::StripAsciiWhitespace(n));
+      }
+      if (auto hp = SplitHostPort(cfg.agent_endpoint); hp.ok() && !hp->first.empty()) {
+        in_addr a;
+        if (inet_pton(AF_INET, hp->first.c_str(), &a) == 1) {
+          so.ips.push_back(hp->first);
+        } else if (std::find(so.dns_names.begin(), so.dns_names.end(), hp->first) ==
+                   so.dns_names.end()) {
+          so.dns_names.push_back(hp->first);
+        }
+      }
+      so.dns_names.push_back("localhost");
+      so.ips.push_back("127.0.0.1");
+      so.dir = (std::filesystem::temp_directory_path() /
+                ("mig-controller-tls-" + std::to_string(getpid())))
+                   .string();
+      auto t = controllers::SelfSignedTls::Start(so);
+      if (!t.ok()) {
+        spdlog::error("TLS: {}", t.status().ToString());
+        return 1;
+      }
+      own_tls = std::move(*t);
+      opts.tls_cert_file = own_tls->cert_file();
+      opts.tls_key_file = own_tls->key_file();
+      spdlog::info("TLS: serving certificate for {} from the controller's own CA (Secret {}/{})",
+                   absl::StrJoin(so.dns_names, ", "), so.ns, so.ca_secret);
+    }
     ctrl::ManagerOptions mo;
     mo.client = kc;
     mo.ns = cfg.watch_namespace;
@@ -305,6 +358,7 @@ int Run(int argc, char** argv) {
     oo.status_refresh = cfg.status_refresh;
     oo.sweep_interval = cfg.github_sweep_interval;
     oo.workers = static_cast<int>(cfg.workers);
+    if (own_tls) oo.controller_ca_pem = own_tls->ca_pem();
     if (!cfg.github_ca_file.empty()) {
       oo.github_tls.ca_pem = ReadFile(cfg.github_ca_file);
       oo.github_tls.ca_source = cfg.github_ca_file;
@@ -334,8 +388,31 @@ int Run(int argc, char** argv) {
   spdlog::info("mig-controller {} started (metrics on port {}, probes on port {})", kVersion,
                metrics_port, health_port.load());
 
+  // The self-signed serving certificate is renewed before it expires (the hub's file watcher
+  // serves the new one to new connections).
+  std::mutex renew_mu;
+  std::condition_variable renew_cv;
+  bool stopping = false;
+  std::thread renewer;
+  if (own_tls) {
+    renewer = std::thread([&] {
+      std::unique_lock l(renew_mu);
+      while (!renew_cv.wait_for(l, std::chrono::hours(1), [&] { return stopping; })) {
+        if (auto r = own_tls->RenewIfDue(); !r.ok()) {
+          spdlog::error("TLS: renewing the serving certificate: {}", r.status().ToString());
+        }
+      }
+    });
+  }
+
   int sig = 0;
   sigwait(&sigs, &sig);
+  {
+    std::lock_guard l(renew_mu);
+    stopping = true;
+  }
+  renew_cv.notify_all();
+  if (renewer.joinable()) renewer.join();
   spdlog::info("{}, shutting down",
                lost_leadership ? "leadership lost" : (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
   if (manager) manager->Stop();  // releases the Lease: another replica takes over at once

@@ -20,12 +20,22 @@ const std::vector<Setting>& Settings() {
        &C::bind_address},
       {"grpc.port", "grpc-port", "PORT", "gRPC port for agent streams (0 = any)", &C::grpc_port, 0,
        65535},
-      {"grpc.tls.enabled", "", "", "serve gRPC over TLS (needs cert_file and key_file)",
+      {"grpc.tls.enabled", "grpc-tls", "BOOL",
+       "serve gRPC over TLS: with cert_file and key_file, or, without them, a certificate from "
+       "the controller's own CA (needs the controllers)",
        &C::tls_enabled},
       {"grpc.tls.cert_file", "tls-cert-file", "FILE", "gRPC serving certificate", &C::tls_cert},
       {"grpc.tls.key_file", "tls-key-file", "FILE", "its private key", &C::tls_key},
       {"grpc.tls.ca_file", "tls-ca-file", "FILE", "CA of agents' client certificates (mTLS)",
        &C::tls_ca},
+      {"grpc.tls.ca_secret", "tls-ca-secret", "NAME",
+       "without a certificate: the Secret (in the pod's namespace) holding the controller's own "
+       "CA, made when missing",
+       &C::tls_ca_secret},
+      {"grpc.tls.dns_names", "tls-dns-names", "NAMES",
+       "without a certificate: the names of the serving certificate (comma-separated; the host "
+       "of --agent-endpoint is added)",
+       &C::tls_dns_names},
       {"grpc.max_outbound_queue", "", "", "messages queued per agent stream",
        &C::max_outbound_queue, 1, 1 << 20},
       {"grpc.handshake_timeout", "", "",
@@ -266,10 +276,10 @@ absl::StatusOr<Parsed> Parse(int argc, char** argv) {
     }
     return b.Where(key);
   };
-  if (cfg.tls_enabled && (cfg.tls_cert.empty() || cfg.tls_key.empty())) {
+  if (cfg.tls_enabled && cfg.tls_cert.empty() != cfg.tls_key.empty()) {
     return absl::InvalidArgumentError(where("grpc.tls.enabled") +
-                                      ": grpc.tls.enabled needs grpc.tls.cert_file and "
-                                      "grpc.tls.key_file");
+                                      ": grpc.tls.cert_file and grpc.tls.key_file go together "
+                                      "(neither: a certificate from the controller's own CA)");
   }
   if (cfg.forget_after < cfg.heartbeat_timeout) {
     return absl::InvalidArgumentError(

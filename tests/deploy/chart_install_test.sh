@@ -75,7 +75,12 @@ check "... get secrets" can get secrets -n default
 check "... not list secrets" cannot list secrets -n default
 check "... not delete runnerpools" cannot delete runnerpools.miglet.dev -n default
 check "... not update runnervms (patch only)" cannot update runnervms.miglet.dev -n default
-check "... not touch configmaps" cannot get configmaps -n "$NS"
+check "... get and create configmaps (the CA it publishes for runner pods)" \
+  bash -c "[[ \$(kubectl auth can-i ${AS[*]} create configmaps -n default) == yes ]]"
+check "... not delete configmaps" cannot delete configmaps -n "$NS"
+check "... create secrets in its own namespace only (its CA)" \
+  bash -c "[[ \$(kubectl auth can-i ${AS[*]} create secrets -n $NS) == yes &&
+     \$(kubectl auth can-i ${AS[*]} create secrets -n default) == no ]]"
 check "... not touch leases with one replica" cannot get leases.coordination.k8s.io -n "$NS"
 
 # ------------------------------------------------------------------ 2. the controller as the SA
@@ -144,7 +149,7 @@ for line in open(sys.argv[1]):
 allowed = set()
 for d in yaml.safe_load_all(open(sys.argv[2])):
     # The controller's own roles (not those the chart makes for its callers).
-    if d and d["kind"] in ("Role", "ClusterRole") and d["metadata"]["name"] in (REL, REL + "-leader-election"):
+    if d and d["kind"] in ("Role", "ClusterRole") and d["metadata"]["name"] in (REL, REL + "-leader-election", REL + "-tls"):
         for r in d["rules"]:
             allowed |= {(v, res) for v in r["verbs"] for res in r.get("resources", [])}
     # Kubernetes' own system:auth-delegator, which the chart binds for TokenReview and
@@ -168,13 +173,13 @@ sys.exit(1 if bad or not calls else 0)
 PY
 }
 
-# The chart's TLS switch is an environment variable (grpc.tls.enabled has no flag): the
-# controller reads it (and refuses it without the certificate flags).
-tls_env_read() {
-  ! MIG_CONTROLLER_GRPC_TLS_ENABLED=true "$CONTROLLER" --controllers=off >"$WORK/tls.out" 2>&1 &&
-  grep -q "grpc.tls.enabled needs grpc.tls.cert_file" "$WORK/tls.out"
+# TLS is on by default, from the controller's own CA (a Secret it keeps): without the
+# controllers, or a certificate of one's own, mig-controller refuses to start and says why.
+tls_needs_controllers() {
+  ! "$CONTROLLER" --grpc-tls=true --controllers=off >"$WORK/tls.out" 2>&1 &&
+  grep -q "the controller's own CA" "$WORK/tls.out"
 }
-check "mig-controller reads the chart's MIG_CONTROLLER_GRPC_TLS_ENABLED" tls_env_read
+check "--grpc-tls without a certificate needs the controllers (its CA is a Secret)" tls_needs_controllers
 
 if start_controller 1; then ok "mig-controller runs with the chart's args as the ServiceAccount"
 else fail "mig-controller did not start"; sed 's/^/     | /' "$WORK/controller-1.log" | tail -20; exit 1; fi
@@ -187,6 +192,16 @@ pool_reconciled() {
   [[ -n $(k -n "$NS" get events --field-selector reason=PodCreated -o name) ]]
 }
 check "the example pool is reconciled: finalizer, RunnerVM, Pod, PDB, status, event" wait_until 60 pool_reconciled
+ca_published() {
+  local cm secret
+  cm=$(k -n "$NS" get configmap miglet-controller-ca -o jsonpath='{.data.ca\.crt}') &&
+  secret=$(k -n "$NS" get secret "$REL-ca" -o jsonpath='{.data.tls\.crt}' | base64 -d) &&
+  [[ -n $cm && $cm == "$secret" ]] &&
+  k -n "$NS" get pods -l miglet.dev/pool=example \
+    -o jsonpath='{.items[0].spec.volumes[*].configMap.name}' | grep -qw miglet-controller-ca
+}
+check "TLS from its own CA: Secret $REL-ca made, the CA published to the pool's namespace, the runner pod mounts it" \
+  ca_published
 check "the RunnerVM's Pod is owned by it (blockOwnerDeletion allowed by runnervms/finalizers)" \
   bash -c "kubectl -n $NS get pods -l miglet.dev/pool=example -o jsonpath='{.items[0].metadata.ownerReferences[0].kind}' | grep -qx RunnerVM"
 check "every API call the controller made is allowed by the chart's rules" calls_allowed
@@ -245,12 +260,13 @@ seen = {tuple(l.split()) for l in open(sys.argv[2]) if l.strip()}
 seen |= {("patch", r) for v, r in seen if v == "apply"}
 not_reached = {
     ("patch", "events"): "only a repeated event is patched (its count)",
+    ("patch", "configmaps"): "only when the controller's CA changed since it was published",
     ("update", "runnerpools/finalizers"): "not a call: the apiserver's blockOwnerDeletion check",
     ("update", "runnervms/finalizers"): "not a call: the apiserver's blockOwnerDeletion check",
 }
 unused = []
 for d in yaml.safe_load_all(open(sys.argv[1])):
-    if d and d["kind"] in ("Role", "ClusterRole") and d["metadata"]["name"] in (REL, REL + "-leader-election"):
+    if d and d["kind"] in ("Role", "ClusterRole") and d["metadata"]["name"] in (REL, REL + "-leader-election", REL + "-tls"):
         for r in d["rules"]:
             for verb in r["verbs"]:
                 for res in r["resources"]:

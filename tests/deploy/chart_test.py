@@ -105,7 +105,11 @@ EXPECTED_RULES = {
     ("", "secrets"): {"get"},                          # SecretsIn(...).Get: GitHub credentials
     ("policy", "poddisruptionbudgets"): {"create"},    # EnsureBusyPdb
     ("", "events"): {"create", "patch"},               # kube/event_recorder.cc
+    # TLS from the controller's own CA (the default): its CA published for runner pods
+    ("", "configmaps"): {"get", "create", "patch"},    # Operator::PublishCa
 }
+# ... and the CA's Secret in the release namespace (serving_tls.cc: Get, Create when missing).
+EXPECTED_TLS_RULES = {("", "secrets"): {"get", "create"}}
 EXPECTED_LEASE_RULES = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
 
 
@@ -135,7 +139,7 @@ def lint():
 def defaults():
     docs = template()
     assert kinds(docs) == ["ClusterRole"] * 4 + ["ClusterRoleBinding"] * 2 + \
-        ["Deployment", "Service", "ServiceAccount"], kinds(docs)
+        ["Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"], kinds(docs)
     for d in docs:
         labels = d["metadata"].get("labels", {})
         for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance",
@@ -152,7 +156,9 @@ def defaults():
                  "--metrics-bind-address=:9090", "--health-probe-bind-address=:8081",
                  "--leader-elect=false", f"--agent-endpoint={FULL}.{NS}.svc:50051",
                  "--log-level=info", "--log-format=json", "--agent-auth=token",
-                 "--secure-api=true", "--metrics-secure=true"):
+                 "--secure-api=true", "--metrics-secure=true", "--grpc-tls=true",
+                 f"--tls-ca-secret={FULL}-ca",
+                 f"--tls-dns-names={FULL}.{NS}.svc,{FULL}.{NS}.svc.cluster.local,{FULL}.{NS},{FULL}"):
         assert want in args, f"{want} not in {args}"
     flags = controller_flags()
     for a in args:
@@ -225,8 +231,8 @@ def auth_on_by_default_and_its_rbac():
     # All three off: no auth objects, and the flags say so.
     docs = template("auth.agents=none", "auth.secureApi=false", "metrics.secure=false",
                     "metrics.serviceMonitor.enabled=true")
-    assert kinds(docs) == ["ClusterRole", "ClusterRoleBinding", "Deployment", "Service",
-                           "ServiceAccount", "ServiceMonitor"], kinds(docs)
+    assert kinds(docs) == ["ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "RoleBinding",
+                           "Service", "ServiceAccount", "ServiceMonitor"], kinds(docs)
     args = args_of(docs)
     for want in ("--agent-auth=none", "--secure-api=false", "--metrics-secure=false"):
         assert want in args, f"{want} not in {args}"
@@ -268,7 +274,7 @@ def leader_election_with_replicas():
     args = args_of(template("leaderElection.enabled=true", "leaderElection.id=my-lease"))
     assert "--leader-elect=true" in args and "--leader-election-id=my-lease" in args, args
     # Without leader election there is no Lease Role.
-    assert "Role" not in kinds(template())
+    assert f"{FULL}-leader-election" not in {d["metadata"]["name"] for d in template()}
 
 
 @case
@@ -419,32 +425,41 @@ def dashboard_configmap():
 
 @case
 def tls():
-    docs = template("tls.enabled=true", "tls.secretName=ctl-tls", "tls.clientCA=true",
+    # The default: TLS from the controller's own CA, which it keeps in a Secret it may make.
+    docs = template("examplePool.enabled=true", "examplePool.url=https://github.com/acme",
+                    "github.token=t")
+    c = container(docs)
+    assert "--grpc-tls=true" in c["args"] and f"--tls-ca-secret={FULL}-ca" in c["args"], c["args"]
+    assert not any(a.startswith(("--tls-cert-file", "--tls-key-file")) for a in c["args"])
+    role = one(docs, "Role", f"{FULL}-tls")
+    assert role["metadata"]["namespace"] == NS and rules_of(role) == EXPECTED_TLS_RULES
+    assert one(docs, "RoleBinding", f"{FULL}-tls")["subjects"][0]["name"] == FULL
+    # The example pool's agents trust the CA the controller publishes: no caSecretRef.
+    assert "controller" not in one(docs, "RunnerPool")["spec"]
+    # A Secret of one's own (cert-manager's): its files, and the pool trusts its ca.crt.
+    docs = template("tls.secretName=ctl-tls", "tls.clientCA=true",
                     "examplePool.enabled=true", "examplePool.url=https://github.com/acme",
                     "github.token=t")
     c = container(docs)
-    for want in ("--tls-cert-file=/etc/mig-controller/tls/tls.crt",
+    for want in ("--grpc-tls=true", "--tls-cert-file=/etc/mig-controller/tls/tls.crt",
                  "--tls-key-file=/etc/mig-controller/tls/tls.key",
                  "--tls-ca-file=/etc/mig-controller/tls/ca.crt"):
         assert want in c["args"], f"{want} not in {c['args']}"
-    # grpc.tls.enabled has no flag: its variable is MIG_CONTROLLER_ + the key (config.h).
-    src = open(os.path.join(REPO, "operator/src/config.cc")).read()
-    assert '{"grpc.tls.enabled", "",' in src and '"MIG_CONTROLLER_"' in src
-    env = {e["name"]: e.get("value") for e in c["env"]}
-    assert env.get("MIG_CONTROLLER_GRPC_TLS_ENABLED") == "true", env
+    assert not any(a.startswith("--tls-ca-secret") for a in c["args"])
     mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
     assert mounts.get("tls") == "/etc/mig-controller/tls", mounts
     vols = {v["name"]: v for v in one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]}
     assert vols["tls"]["secret"]["secretName"] == "ctl-tls"
     pool = one(docs, "RunnerPool")
     assert pool["spec"]["controller"] == {"caSecretRef": {"name": "ctl-tls"}}, pool["spec"]
+    assert f"{FULL}-tls" not in {d["metadata"]["name"] for d in docs}
+    assert ("", "configmaps") not in rules_of(one(docs, "ClusterRole", FULL))
     # Without clientCA, no client CA; without TLS, none of it.
-    assert not any(a.startswith("--tls-ca-file") for a in
-                   args_of(template("tls.enabled=true", "tls.secretName=ctl-tls")))
-    c = container(template())
-    assert not any(a.startswith("--tls") for a in c["args"])
-    assert "MIG_CONTROLLER_GRPC_TLS_ENABLED" not in {e["name"] for e in c["env"]}
-    refused(r"tls.secretName: missing", "tls.enabled=true")
+    assert not any(a.startswith("--tls-ca-file") for a in args_of(template("tls.secretName=ctl-tls")))
+    docs = template("tls.enabled=false")
+    assert not any(a.startswith(("--tls", "--grpc-tls")) for a in container(docs)["args"])
+    assert ("", "configmaps") not in rules_of(one(docs, "ClusterRole", FULL))
+    refused(r"tls.clientCA needs tls.secretName", "tls.clientCA=true")
 
 
 @case

@@ -538,6 +538,37 @@ class OperatorImpl final : public Operator {
     return o_.hub->GetAgent(vm.meta.name);
   }
 
+  // ConfigMap kCaConfigMap in `ns` holds the controller's CA (made, or brought up to date, once
+  // per namespace per process).
+  absl::Status PublishCa(const std::string& ns) {
+    {
+      std::lock_guard l(published_mu_);
+      if (published_ca_.count(ns)) return absl::OkStatus();
+    }
+    auto cms = kube::ResourceClient(*o_.kube, kube::ConfigMaps(), ns);
+    const Json data = {{"ca.crt", o_.controller_ca_pem}};
+    auto got = cms.Get(kCaConfigMap);
+    if (got.ok()) {
+      if (got->value("data", Json::object()) != data) {
+        auto r = cms.MergePatch(kCaConfigMap, {{"data", data}});
+        if (!r.ok()) return r.status();
+      }
+    } else if (kube::IsNotFound(got.status())) {
+      auto r = cms.Create({{"apiVersion", "v1"},
+                           {"kind", "ConfigMap"},
+                           {"metadata",
+                            {{"name", kCaConfigMap},
+                             {"labels", {{"app.kubernetes.io/managed-by", "mig-controller"}}}}},
+                           {"data", data}});
+      if (!r.ok() && !kube::IsAlreadyExists(r.status())) return r.status();
+    } else {
+      return got.status();
+    }
+    std::lock_guard l(published_mu_);
+    published_ca_.insert(ns);
+    return absl::OkStatus();
+  }
+
   void Event(const api::ObjectMeta& m, const char* kind, const std::string& type,
              const std::string& reason, const std::string& message) {
     Json obj = {{"apiVersion", api::kGroupVersion},
@@ -582,6 +613,8 @@ class OperatorImpl final : public Operator {
   kube::Informer* pods_ = nullptr;
   NameIndex names_;
   Memo<CommandOutcome> outcomes_;
+  std::mutex published_mu_;
+  std::set<std::string> published_ca_;  // namespaces whose CA ConfigMap is up to date
   std::mutex refused_mu_;
   std::unordered_map<std::string, MonoTime> refused_at_;  // the last AgentRefused Event
   Memo<LearntRunner> learnt_runners_;
@@ -823,9 +856,17 @@ absl::StatusOr<ctrl::Result> VmReconciler::Reconcile(const ctrl::Request& req) {
       vm.spec.desired_state != api::DesiredState::kShutdown) {
     const auto pod = op.pods_->Get(vm.meta.Key());
     if (!pod) {
+      // The controller's own CA, for agents that verify it (self-signed TLS), in the pod's
+      // namespace first.
+      const bool own_ca = !op.o_.controller_ca_pem.empty() && !pool->spec.controller.ca_secret;
+      if (own_ca) {
+        if (auto st = op.PublishCa(vm.meta.ns); !st.ok()) return st;
+      }
       auto created = kube::PodsIn(*op.o_.kube, vm.meta.ns)
                          .Create(BuildRunnerPod(
-                             *pool, vm, {.controller_grpc_endpoint = op.o_.agent_endpoint}));
+                             *pool, vm,
+                             {.controller_grpc_endpoint = op.o_.agent_endpoint,
+                              .controller_ca_configmap = own_ca ? std::string(kCaConfigMap) : ""}));
       if (!created.ok() && !kube::IsAlreadyExists(created.status())) return created.status();
       op.Event(vm.meta, "RunnerVM", "Normal", "PodCreated", "pod " + vm.meta.name);
     }

@@ -50,9 +50,14 @@ api::Json BuildRunnerPod(const api::RunnerPool& pool, const api::RunnerVM& vm,
   Json mounts =
       Json::array({{{"name", "miglet"}, {"mountPath", kInstallDir}, {"readOnly", true}},
                    {{"name", "miglet-token"}, {"mountPath", kTokenDir}, {"readOnly", true}}});
-  if (pool.spec.controller.ca_secret) {
-    volumes.push_back({{"name", "controller-ca"},
-                       {"secret", {{"secretName", pool.spec.controller.ca_secret->name}}}});
+  if (pool.spec.controller.ca_secret || !d.controller_ca_configmap.empty()) {
+    if (pool.spec.controller.ca_secret) {
+      volumes.push_back({{"name", "controller-ca"},
+                         {"secret", {{"secretName", pool.spec.controller.ca_secret->name}}}});
+    } else {
+      volumes.push_back(
+          {{"name", "controller-ca"}, {"configMap", {{"name", d.controller_ca_configmap}}}});
+    }
     mounts.push_back({{"name", "controller-ca"},
                       {"mountPath", "/etc/miglet/controller-ca"},
                       {"readOnly", true}});

@@ -23,6 +23,9 @@ struct PodDefaults {
   // The projected token's lifetime (the kubelet renews it at 80%; the apiserver's minimum is
   // 600).
   int64_t token_expiration_seconds = 3600;
+  // A ConfigMap (key ca.crt) in the pod's namespace with the CA the agent verifies the
+  // controller with, when the pool names no caSecretRef. Empty: none.
+  std::string controller_ca_configmap;
 };
 
 inline constexpr char kInstallDir[] = "/miglet";

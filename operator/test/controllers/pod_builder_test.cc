@@ -97,5 +97,21 @@ TEST(PodBuilderTest, ThePoolsEndpointAndCaWinOverTheDefaults) {
   EXPECT_EQ(pod["spec"]["volumes"][2]["secret"]["secretName"], "controller-ca");
 }
 
+TEST(PodBuilderTest, TheControllersOwnCaIsMountedWhenThePoolNamesNone) {
+  const Json pod = BuildRunnerPod(Pool(), Vm(),
+                                  {.controller_grpc_endpoint = "miglet.miglet-system.svc:50051",
+                                   .controller_ca_configmap = "miglet-controller-ca"});
+  const Json& runner = pod["spec"]["containers"][0];
+  EXPECT_EQ(Env(runner, "MIGLET_CONTROLLER_TLS_CA_FILE"), "/etc/miglet/controller-ca/ca.crt");
+  EXPECT_EQ(pod["spec"]["volumes"][2]["configMap"]["name"], "miglet-controller-ca");
+  EXPECT_EQ(runner["volumeMounts"][2]["mountPath"], "/etc/miglet/controller-ca");
+  // The pool's own CA Secret wins.
+  auto pool = Pool();
+  pool.spec.controller.ca_secret = api::SecretRef{"ctl-tls"};
+  const Json own = BuildRunnerPod(pool, Vm(), {.controller_ca_configmap = "miglet-controller-ca"});
+  EXPECT_EQ(own["spec"]["volumes"][2]["secret"]["secretName"], "ctl-tls");
+  EXPECT_FALSE(own["spec"]["volumes"][2].contains("configMap"));
+}
+
 }  // namespace
 }  // namespace miglet::controllers

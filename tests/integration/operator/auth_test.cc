@@ -9,16 +9,20 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "../agent_process.h"
 #include "../github/standin.h"
 #include "../kube/common.h"
 #include "miglet/commands/commands.grpc.pb.h"
+#include "miglet/common/fake_clock.h"
 #include "miglet/common/http_transport.h"
 #include "miglet/common/metrics_server.h"
+#include "miglet/common/pki.h"
 #include "miglet/operator/agent_hub_server.h"
 #include "miglet/operator/controllers/access.h"
 #include "miglet/operator/controllers/operator.h"
+#include "miglet/operator/controllers/serving_tls.h"
 #include "miglet/operator/ctrl/manager.h"
 
 namespace miglet::kube::testing {
@@ -402,6 +406,95 @@ TEST_F(AuthTest, OperatorEndpointsAndMetricsNeedATokenWithRbac) {
   EXPECT_THAT(scraped.second, HasSubstr("mig_controller_access_reviews_total"));
   EXPECT_EQ(get("/healthz", "").first, 200);  // probes stay open
   server->first->Stop();
+}
+
+std::string ReadAll(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The controller as its own CA: two replicas share one CA (a Secret the first one makes), each
+// serves a certificate for its names that an agent trusting the CA accepts, and a certificate
+// is renewed once two thirds of its life are gone. A Secret that holds no CA is refused.
+TEST(OwnCaTest, ReplicasShareOneCaAndTheServingCertificateIsRenewedInTime) {
+  auto client = C().Client();
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("miglet-own-ca-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  controllers::SelfSignedTlsOptions o;
+  o.kube = client;
+  o.clock = MakeRealClock();
+  o.ns = NS();
+  o.ca_secret = "own-ca";
+  o.dns_names = {"controller.test"};
+  o.ips = {"127.0.0.1"};
+  o.dir = (dir / "a").string();
+  auto a = controllers::SelfSignedTls::Start(o);
+  ASSERT_TRUE(a.ok()) << a.status();
+  o.dir = (dir / "b").string();
+  auto b = controllers::SelfSignedTls::Start(o);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ((*a)->ca_pem(), (*b)->ca_pem());
+  auto secret = SecretsIn(*client, NS()).Get("own-ca");
+  ASSERT_TRUE(secret.ok()) << secret.status();
+  EXPECT_EQ(secret->value("type", ""), "kubernetes.io/tls");
+  const std::string cert = ReadAll((*a)->cert_file());
+  EXPECT_TRUE(pki::Verify(cert, (*a)->ca_pem(), std::chrono::system_clock::now()).ok());
+  EXPECT_EQ(ReadAll((*a)->ca_file()), (*a)->ca_pem());
+  auto info = pki::ReadCertificate(cert);
+  ASSERT_TRUE(info.ok());
+  EXPECT_THAT(info->names.dns, ::testing::ElementsAre("controller.test"));
+
+  // A hub serving replica b's certificate; a client trusting the CA connects to it by name.
+  AgentHubServerOptions ho;
+  ho.bind_address = "127.0.0.1";
+  ho.grpc_port = 0;
+  ho.http_port = -1;
+  ho.tls_cert_file = (*b)->cert_file();
+  ho.tls_key_file = (*b)->key_file();
+  auto hub = AgentHubServer::Start(ho, MakeRealClock(), nullptr);
+  ASSERT_TRUE(hub.ok()) << hub.status();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = (*a)->ca_pem();
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("controller.test");
+  auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string((*hub)->grpc_port()),
+                                           grpc::SslCredentials(ssl), args);
+  EXPECT_TRUE(
+      channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)));
+  (*hub)->Shutdown();
+
+  // Renewal, on a clock the test moves.
+  auto fake = std::make_shared<FakeClock>();
+  o.clock = fake;
+  o.dir = (dir / "c").string();
+  auto c = controllers::SelfSignedTls::Start(o);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::string first = pki::ReadCertificate(ReadAll((*c)->cert_file()))->serial;
+  fake->Advance(std::chrono::hours(24 * 59));
+  auto early = (*c)->RenewIfDue();
+  ASSERT_TRUE(early.ok());
+  EXPECT_FALSE(*early);
+  fake->Advance(std::chrono::hours(24 * 2));  // 61 of 90 days
+  auto due = (*c)->RenewIfDue();
+  ASSERT_TRUE(due.ok()) << due.status();
+  EXPECT_TRUE(*due);
+  EXPECT_NE(pki::ReadCertificate(ReadAll((*c)->cert_file()))->serial, first);
+
+  ASSERT_TRUE(SecretsIn(*client, NS())
+                  .Create({{"apiVersion", "v1"},
+                           {"kind", "Secret"},
+                           {"metadata", {{"name", "not-a-ca"}}},
+                           {"stringData", {{"tls.crt", "junk"}, {"tls.key", "junk"}}}})
+                  .ok());
+  o.ca_secret = "not-a-ca";
+  o.dir = (dir / "d").string();
+  auto bad = controllers::SelfSignedTls::Start(o);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(bad.status().message(), HasSubstr("not-a-ca"));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

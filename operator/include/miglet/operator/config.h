@@ -21,6 +21,10 @@ struct ControllerConfig {
   int64_t grpc_port = 50051;
   bool tls_enabled = false;
   std::string tls_cert, tls_key, tls_ca;
+  // TLS on without a certificate: the controller's own CA, kept in this Secret (in the pod's
+  // namespace), and the names its serving certificate is for (comma-separated).
+  std::string tls_ca_secret = "mig-controller-ca";
+  std::string tls_dns_names;
   int64_t http_port = 8080;
   int64_t max_outbound_queue = 1024;
   Duration handshake_timeout = std::chrono::seconds(10);

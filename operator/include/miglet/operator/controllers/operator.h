@@ -44,7 +44,12 @@ struct OperatorOptions {
   Duration status_refresh = std::chrono::minutes(20);
   Duration sweep_interval = std::chrono::minutes(10);
   int workers = 4;
+  // The controller's own CA (self-signed TLS): published in ConfigMap kCaConfigMap in each
+  // namespace with runner pods, which trust it. Empty: none.
+  std::string controller_ca_pem;
 };
+
+inline constexpr char kCaConfigMap[] = "miglet-controller-ca";
 
 class Operator {
  public:
