@@ -969,7 +969,10 @@ registered at {where} ({time.monotonic() - t0:.0f}s after the pool was created).
   curl -s --cacert {gh.ca_cert} {gh.url}/_standin/            # runners and jobs as GitHub sees them
 
   Prometheus:          {e.prom.url}   (e.g. miglet_stream_connected, mig_controller_runnervms)
-  controller metrics:  http://{ctl["status"]["podIP"]}:9090/metrics
+  # the controller's /metrics and agent list need a token RBAC allows (docs/security.md):
+  curl -s -H "Authorization: Bearer $(kubectl create token {PROMETHEUS_SA} -n {NS})" http://{ctl["status"]["podIP"]}:9090/metrics
+  kubectl create clusterrolebinding me-miglet --clusterrole={RELEASE}-api-viewer --serviceaccount={NS}:{PROMETHEUS_SA}
+  curl -s -H "Authorization: Bearer $(kubectl create token {PROMETHEUS_SA} -n {NS})" http://{ctl["status"]["podIP"]}:8080/api/v1/vms
 
 Ctrl-C stops everything and puts the machine back as it was.""", flush=True)
     stop = []
