@@ -2,11 +2,14 @@
 // a directory of its own, torn down at the end) with the GitHub stand-in. Prints figures;
 // asserts nothing about time.
 //
-//   operator_bench [--parts=latency,scale-real,scale-sim,steady] [--scale-agents=100]
+//   operator_bench [--parts=latency,auth,scale-real,scale-sim,steady] [--scale-agents=100]
+//                  [--auth-tokens=1000]
 //                  [--scale-runs=3] [--vms=1000,10000] [--window=60s]
 //                  [--heartbeat-interval=10s] [--status-refresh=20m] [--workers=4] [--keep=true]
 //
 // latency: the controller's client on the idle apiserver, 100 sequential GETs and PATCHes.
+// auth: N distinct tokens through kube::AccessReviewer (TokenReview) at once, then ten times
+//   more from its cache: reviews sent, time, CPU per 1,000.
 // scale-real: an external pool, `--scale-agents` real miglet agents (each with the fake
 //   runner, online against the stand-in) adopted as spares. Per run, `kubectl scale` 0 -> N
 //   until the stand-in lists N runners online (listening for jobs), then N -> 0 until it lists
@@ -23,16 +26,19 @@
 //   delete), heartbeats ingested, CPU, RSS and threads.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -46,6 +52,7 @@
 #include "miglet/common/clock.h"
 #include "miglet/common/duration.h"
 #include "miglet/common/http_transport.h"
+#include "miglet/operator/kube/access_review.h"
 #include "miglet/operator/kube/resource.h"
 #include "spdlog/spdlog.h"
 
@@ -69,7 +76,8 @@ std::string Flag(int argc, char** argv, const std::string& name, const std::stri
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]).rfind(prefix, 0) == 0) return argv[i] + prefix.size();
     if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
-      std::cout << "usage: operator_bench [--parts=latency,scale-real,scale-sim,steady] "
+      std::cout << "usage: operator_bench [--parts=latency,auth,scale-real,scale-sim,steady] "
+                   "[--auth-tokens=1000] "
                    "[--scale-agents=100] "
                    "[--scale-runs=3]\n"
                    "                      [--vms=1000,10000] [--window=60s] "
@@ -316,6 +324,81 @@ void LatencyPart(Env& env) {
       "latency (idle apiserver, one client, sequential): GET median %.2f ms, merge PATCH "
       "median %.2f ms\n\n",
       Median(gets), Median(patches));
+}
+
+// ----------------------------------------------------------------------------- auth
+
+double CpuSeconds() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// What checking who asks costs the controller: `n` distinct service-account tokens (audience
+// miglet, from the TokenRequest API) authenticated at once through kube::AccessReviewer, as n
+// agents connecting together would be (each a TokenReview on the apiserver), then the same n
+// again ten times (each agent reconnecting or polling over HTTP within the cache's 2 minutes:
+// no TokenReview). CPU is this process's (the reviewer's side, which is the controller's).
+void AuthPart(Env& env, int n) {
+  const std::string ns = "bench-auth";
+  (void)env.client->Create(
+      kube::Namespaces(), "",
+      {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+  if (!kube::testing::Eventually(
+          [&] { return env.client->Get(kube::ServiceAccounts(), ns, "default").ok(); })) {
+    throw std::runtime_error("auth: no default ServiceAccount in " + ns);
+  }
+  const kube::Resource token_request{"", "v1", "serviceaccounts/default/token", "TokenRequest",
+                                     true};
+  std::vector<std::string> tokens;
+  const auto tt = SteadyClock::now();
+  for (int i = 0; i < n; ++i) {
+    auto r =
+        env.client->Create(token_request, ns,
+                           {{"apiVersion", "authentication.k8s.io/v1"},
+                            {"kind", "TokenRequest"},
+                            {"spec", {{"audiences", {"miglet"}}, {"expirationSeconds", 3600}}}});
+    if (!r.ok()) throw std::runtime_error("auth: TokenRequest: " + r.status().ToString());
+    tokens.push_back((*r)["status"]["token"].get<std::string>());
+  }
+  const double issue_s = Since(tt);
+  auto reviewer = std::make_shared<kube::AccessReviewer>(env.client, MakeRealClock());
+  auto run = [&](int rounds) {
+    std::mutex mu;
+    std::condition_variable cv;
+    int left = n * rounds, failed = 0;
+    const double cpu0 = CpuSeconds();
+    const auto t0 = SteadyClock::now();
+    for (int r = 0; r < rounds; ++r) {
+      for (const auto& tok : tokens) {
+        reviewer->Authenticate(tok, {"miglet"}, [&](absl::StatusOr<kube::UserInfo> u) {
+          std::lock_guard l(mu);
+          if (!u.ok()) ++failed;
+          if (--left == 0) cv.notify_all();
+        });
+      }
+    }
+    std::unique_lock l(mu);
+    cv.wait(l, [&] { return left == 0; });
+    if (failed) throw std::runtime_error("auth: " + std::to_string(failed) + " tokens refused");
+    return std::make_pair(Since(t0), CpuSeconds() - cpu0);
+  };
+  const auto s0 = reviewer->stats();
+  const auto [cold_s, cold_cpu] = run(1);
+  const auto s1 = reviewer->stats();
+  const auto [warm_s, warm_cpu] = run(10);
+  const auto s2 = reviewer->stats();
+  std::printf(
+      "auth (%d distinct pod-less service-account tokens, audience miglet; %.1f s to issue):\n"
+      "  first sight, all at once:  %llu TokenReviews in %.2f s (%.0f/s with 4 workers), "
+      "controller CPU %.0f ms per 1,000\n"
+      "  cached, %d x 10 again:      %llu TokenReviews, %.3f s, controller CPU %.1f ms per "
+      "1,000\n\n",
+      n, issue_s, static_cast<unsigned long long>(s1.token_reviews - s0.token_reviews), cold_s,
+      n / cold_s, 1000 * 1000 * cold_cpu / n, n,
+      static_cast<unsigned long long>(s2.token_reviews - s1.token_reviews), warm_s,
+      1000 * 1000 * warm_cpu / (10.0 * n));
 }
 
 // The apiserver's request durations for RunnerVMs, by verb and subresource: (sum, count).
@@ -757,7 +840,7 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);
   g_argc = argc;
   g_argv = argv;
-  const std::string parts = Flag(argc, argv, "parts", "latency,scale-real,scale-sim,steady");
+  const std::string parts = Flag(argc, argv, "parts", "latency,auth,scale-real,scale-sim,steady");
   const int scale_agents = std::stoi(Flag(argc, argv, "scale-agents", "100"));
   const int scale_runs = std::stoi(Flag(argc, argv, "scale-runs", "3"));
   const std::string vms = Flag(argc, argv, "vms", "1000,10000");
@@ -797,6 +880,9 @@ int main(int argc, char** argv) {
   int rc = 0;
   try {
     if (parts.find("latency") != std::string::npos) LatencyPart(env);
+    if (parts.find("auth") != std::string::npos) {
+      AuthPart(env, std::stoi(Flag(argc, argv, "auth-tokens", "1000")));
+    }
     if (parts.find("scale-sim") != std::string::npos) {
       ScalePart(env, scale_agents, scale_runs, /*sim=*/true);
     }

@@ -54,7 +54,11 @@ fi
 
 # The runner container, with the environment the pod builder gives it (a pool with the default
 # drain timeout, 3600 s).
+# The pod's projected service-account token (here a file; this controller checks no token).
+mkdir -p "$WORK/token" && printf 'pod-token-for-the-test' >"$WORK/token/token"
 docker run -d --name "$pod" --network "$net" -v "$WORK/miglet:/miglet:ro" \
+  -v "$WORK/token:/var/run/secrets/miglet:ro" \
+  -e MIGLET_CONTROLLER_AUTH_TYPE=bearer -e MIGLET_CONTROLLER_AUTH_TOKEN_PATH=/var/run/secrets/miglet/token \
   -e MIGLET_VM_ID=pod-1 -e MIGLET_POOL_ID=pool -e MIGLET_MODE=sidecar \
   -e MIGLET_CONTROLLER_GRPC_ENDPOINT="$ctl:50051" -e MIGLET_RUNNER_DIR=/home/runner \
   -e MIGLET_METRICS_LISTEN=0.0.0.0:9102 -e MIGLET_LOGGING_FORMAT=json \
@@ -96,4 +100,6 @@ event vm_shutting_down reason=SIGTERM deregistered=yes &&
 logs=$(docker logs "$pod" 2>&1)
 [[ $logs != *registration-token* ]] && ok "the registration token is not in the agent's log" ||
   fail "the registration token is in the agent's log"
+[[ $logs != *pod-token-for-the-test* ]] && ok "the pod's token is not in the agent's log" ||
+  fail "the pod's token is in the agent's log"
 exit $failed

@@ -894,22 +894,26 @@ def s11_secrets_never_logged(e):
                            "/var/run/secrets/kubernetes.io/serviceaccount/token").stdout.strip())
     secrets = {s for s in secrets if len(s) >= 8}
     files = e.logs.files()
-    leaks, lines, controller_lines = [], 0, 0
+    leaks, lines, controller_lines, agent_lines = [], 0, 0, 0
     for path in files:
         with open(path, errors="replace") as f:
             for n, line in enumerate(f, 1):
                 lines += 1
                 if f"{NS}_{RELEASE}-" in path or "/mig-controller/" in path:
                     controller_lines += 1
+                if "/runner/" in path or "connected" in line and "miglet" in line:
+                    agent_lines += 1
                 hit = [s[:6] + "..." for s in secrets if s in line]
                 hit += [p.pattern for p in SECRET_SHAPES if p.search(line)]
                 if hit:
                     leaks.append(f"{os.path.relpath(path, e.logs.dst)}:{n}: {hit}")
-    if not controller_lines:
-        raise Failed(f"no controller log line among the {lines} collected from {len(files)} files")
+    if not controller_lines or not agent_lines:
+        raise Failed(f"{controller_lines} controller and {agent_lines} agent log lines among the "
+                     f"{lines} collected from {len(files)} files: the collector missed them")
     if leaks:
         raise Failed(f"{len(leaks)} log lines hold a secret:\n  " + "\n  ".join(leaks[:20]))
-    log(f"{lines} log lines in {len(files)} files ({controller_lines} the controller's), "
+    log(f"{lines} log lines in {len(files)} files ({controller_lines} the controller's, "
+        f"{agent_lines} agents'), "
         f"{len(secrets)} secrets issued in the run: none logged")
 
 
