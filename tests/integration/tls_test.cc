@@ -188,7 +188,8 @@ class TlsFilesTest : public TlsTest {
   }
 
   std::unique_ptr<StreamClient> AgentAs(const std::string& vm, const std::string& ca_file,
-                                        bool with_client_cert) {
+                                        bool with_client_cert, std::string cert_of = "") {
+    if (cert_of.empty()) cert_of = vm;
     StreamClientOptions o;
     o.vm_id = vm;
     o.pool_id = "pool";
@@ -199,8 +200,8 @@ class TlsFilesTest : public TlsTest {
     o.tls_ca_file = (files_ / ca_file).string();
     o.tls_server_name = "controller.test";
     if (with_client_cert) {
-      o.tls_cert_file = (files_ / (vm + ".crt")).string();
-      o.tls_key_file = (files_ / (vm + ".key")).string();
+      o.tls_cert_file = (files_ / (cert_of + ".crt")).string();
+      o.tls_key_file = (files_ / (cert_of + ".key")).string();
     }
     auto c = StreamClient::Create(o, MakeRealClock(), &handler_, {}, nullptr);
     c->Start();
@@ -312,6 +313,20 @@ TEST_F(TlsFilesTest, MutualTlsRefusesExpiredAndForeignClientCertificates) {
   ok->Stop();
   expired->Stop();
   foreign->Stop();
+}
+
+// mTLS ties a certificate to the vm_id its subject names: vm-b's agent with vm-a's certificate
+// is refused (PERMISSION_DENIED, counted), while vm-a's agent with its own connects.
+TEST_F(TlsFilesTest, ACertificateSpeaksOnlyForTheVmItNames) {
+  ClientCert("vm-a", ca_, pki::ValidFor(std::chrono::hours(1)));
+  Start(/*require_client_cert=*/true);
+  auto own = AgentAs("vm-a", "ca.crt", true);
+  auto borrowed = AgentAs("vm-b", "ca.crt", true, /*cert_of=*/"vm-a");
+  ASSERT_TRUE(signal_.Await([&] { return IsConnected("vm-a"); }));
+  EXPECT_FALSE(signal_.Await([&] { return IsConnected("vm-b"); }, std::chrono::seconds(2)));
+  EXPECT_TRUE(IsConnected("vm-a"));
+  own->Stop();
+  borrowed->Stop();
 }
 
 }  // namespace

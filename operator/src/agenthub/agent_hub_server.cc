@@ -88,7 +88,8 @@ class AgentHubServerImpl final : public AgentHubServer {
         service_(
             &registry_, metrics_.get(),
             AgentStream::Options{options_.max_outbound_queue, options_.max_messages_per_second,
-                                 options_.message_burst, nullptr, &options_.authorize_agent},
+                                 options_.message_burst, nullptr, &options_.authorize_agent,
+                                 options_.tls_client_cert_names_vm},
             options_.max_streams,
             [this](std::weak_ptr<AgentStream> s) {
               std::lock_guard l(finishing_mu_);

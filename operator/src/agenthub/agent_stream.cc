@@ -276,12 +276,24 @@ bool AgentStream::Handle(const commands::MIGletMessage& msg) {
         CloseWithError("invalid_connect", m, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, m));
         return true;
       }
+      AgentCredentials creds;
+      creds.peer = ctx_->peer();
+      if (auto auth = ctx_->auth_context(); auth && auth->IsPeerAuthenticated()) {
+        for (const auto& v : auth->FindPropertyValues("x509_common_name")) {
+          creds.client_cert_name.assign(v.data(), v.size());
+        }
+      }
+      if (options_.client_cert_names_vm && !creds.client_cert_name.empty() &&
+          creds.client_cert_name != msg.connect().vm_id()) {
+        FinishConnect(msg.connect(), absl::PermissionDeniedError(
+                                         "the client certificate is " + creds.client_cert_name +
+                                         "'s, not " + msg.connect().vm_id() + "'s"));
+        return true;
+      }
       if (options_.authorize == nullptr || !*options_.authorize) {
         FinishConnect(msg.connect(), absl::OkStatus());
         return true;
       }
-      AgentCredentials creds;
-      creds.peer = ctx_->peer();
       const auto& md = ctx_->client_metadata();
       if (auto it = md.find("authorization"); it != md.end()) {
         const std::string v(it->second.data(), it->second.size());

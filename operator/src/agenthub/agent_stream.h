@@ -28,6 +28,8 @@ class AgentStream final
     std::atomic<size_t>* open_streams = nullptr;  // decremented when the stream is done
     // Asked whether a connect's credentials may speak for its vm_id; null or empty: anyone.
     const AgentAuthorizer* authorize = nullptr;
+    // A verified client certificate must name the connect's vm_id (its subject CN).
+    bool client_cert_names_vm = true;
   };
   // Called when the stream closes itself with an error, so that the server can cancel it if
   // the status cannot be delivered within the finish grace.

@@ -12,6 +12,19 @@ AgentAuthorizer AgentTokenAuthorizer(std::shared_ptr<kube::AccessReviewer> revie
       if (Operator* o = op()) o->AgentRefused(vm_id, st);
       done(st);
     };
+    if (!creds.client_cert_name.empty()) {
+      // The hub checked the certificate names this vm_id; the RunnerVM decides whether a
+      // certificate is how its agent proves itself.
+      Operator* o = op();
+      if (o == nullptr) {
+        done(absl::UnavailableError("the operator is not running yet"));
+        return;
+      }
+      const absl::Status st = o->AuthorizeAgentByCertificate(vm_id);
+      if (!st.ok()) o->AgentRefused(vm_id, st);
+      done(st);
+      return;
+    }
     if (creds.bearer_token.empty()) {
       refuse(absl::UnauthenticatedError(
           "no credentials: an agent in a pod sends its projected service-account token "

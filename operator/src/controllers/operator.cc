@@ -586,6 +586,7 @@ class OperatorImpl final : public Operator {
   absl::StatusOr<std::optional<RunnerRegistration>> Registration(const std::string& vm_id,
                                                                  bool only_if_wanted) override;
   absl::Status AuthorizeAgent(const std::string& vm_id, const kube::UserInfo& user) override;
+  absl::Status AuthorizeAgentByCertificate(const std::string& vm_id) override;
   void AgentRefused(const std::string& vm_id, const absl::Status& why) override;
 
   // A runner_registered event names the runner's id (the MIGlet agents in the field send it):
@@ -701,6 +702,26 @@ absl::Status OperatorImpl::AuthorizeAgent(const std::string& vm_id, const kube::
   if (sa_ns != vm.meta.ns || pod != vm.meta.name) {
     return absl::PermissionDeniedError("the token is pod " + sa_ns + "/" + pod + "'s; RunnerVM " +
                                        vm.meta.Key() + " runs in pod " + vm.meta.Key());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status OperatorImpl::AuthorizeAgentByCertificate(const std::string& vm_id) {
+  const auto keys = names_.Keys(vm_id);
+  if (keys.size() != 1) {
+    return absl::PermissionDeniedError(
+        keys.empty() ? "no RunnerVM is named " + vm_id +
+                           " (with agent authentication on, agents are not adopted)"
+                     : "RunnerVMs named " + vm_id + " exist in several namespaces");
+  }
+  auto obj = vms_->Get(keys.front());
+  if (!obj) return absl::PermissionDeniedError("no RunnerVM is named " + vm_id);
+  ASSIGN_OR_RETURN(api::RunnerVM vm, api::DecodeRunnerVM(*obj));
+  const auto pool = Pool(vm.meta.ns, vm.spec.pool_name);
+  if (!pool || pool->spec.provider != api::Provider::kExternal) {
+    return absl::PermissionDeniedError("RunnerVM " + vm.meta.Key() +
+                                       " runs in a pod: its agent proves itself with its pod's "
+                                       "service-account token, not a client certificate");
   }
   return absl::OkStatus();
 }

@@ -408,6 +408,50 @@ TEST_F(AuthTest, OperatorEndpointsAndMetricsNeedATokenWithRbac) {
   server->first->Stop();
 }
 
+// A client certificate (verified by the hub to name the vm_id) speaks for a RunnerVM of an
+// external pool, not for a pod's, nor for a vm_id with no RunnerVM.
+TEST_F(AuthTest, ACertificateSpeaksForAnExternalMachineOnly) {
+  const auto pods = PodPool("pods", 1);
+  ASSERT_EQ(pods.size(), 1u);
+  ASSERT_TRUE(
+      client_
+          ->Create(
+              RunnerPools(), NS(),
+              {{"apiVersion", "miglet.dev/v1alpha1"},
+               {"kind", "RunnerPool"},
+               {"metadata", {{"name", "ext"}}},
+               {"spec",
+                {{"replicas", 0},
+                 {"provider", "external"},
+                 {"github",
+                  {{"url", standin_->url() + "/acme"}, {"tokenSecretRef", {{"name", "gh"}}}}}}}})
+          .ok());
+  ASSERT_TRUE(client_
+                  ->Create(RunnerVMs(), NS(),
+                           {{"apiVersion", "miglet.dev/v1alpha1"},
+                            {"kind", "RunnerVM"},
+                            {"metadata", {{"name", "ext-1"}}},
+                            {"spec", {{"poolName", "ext"}}}})
+                  .ok());
+  EXPECT_TRUE(Eventually([&] { return operator_->AuthorizeAgentByCertificate("ext-1").ok(); }));
+  const absl::Status pod = operator_->AuthorizeAgentByCertificate(pods[0]);
+  EXPECT_EQ(pod.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(pod.message(), HasSubstr("service-account token"));
+  EXPECT_EQ(operator_->AuthorizeAgentByCertificate("vm-nobody").code(),
+            absl::StatusCode::kPermissionDenied);
+  // The authorizer takes the hub's word for the certificate and asks no TokenReview.
+  auto authorize = controllers::AgentTokenAuthorizer(reviewer_, [this] { return operator_.get(); });
+  const uint64_t reviews = reviewer_->stats().token_reviews;
+  absl::Status got = absl::UnknownError("not answered");
+  authorize("ext-1", AgentCredentials{.client_cert_name = "ext-1"},
+            [&](absl::Status st) { got = st; });
+  EXPECT_TRUE(got.ok()) << got;
+  authorize(pods[0], AgentCredentials{.client_cert_name = pods[0]},
+            [&](absl::Status st) { got = st; });
+  EXPECT_EQ(got.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(reviewer_->stats().token_reviews, reviews);
+}
+
 std::string ReadAll(const std::filesystem::path& p) {
   std::ifstream in(p);
   std::stringstream ss;

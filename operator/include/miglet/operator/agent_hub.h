@@ -74,6 +74,9 @@ using RegistrationSource = std::function<absl::StatusOr<std::optional<RunnerRegi
 struct AgentCredentials {
   std::string bearer_token;  // gRPC metadata `authorization` / the HTTP header, "Bearer " cut
   std::string peer;          // for logs: "ipv4:10.0.0.7:41234"
+  // The subject CN of the client certificate the TLS handshake verified ("" without mTLS). The
+  // hub has already checked that it names the connect's vm_id (tls_client_cert_names_vm).
+  std::string client_cert_name;
 };
 // Decides whether `creds` may speak for the agent `vm_id`: OK; UNAUTHENTICATED when they prove
 // no one (none given, expired, wrong audience); PERMISSION_DENIED when they prove someone else

@@ -65,6 +65,10 @@ struct AgentHubServerOptions {
   // How often those files are read again: a renewed certificate serves new connections (open
   // streams keep theirs).
   Duration tls_refresh_interval = std::chrono::seconds(60);
+  // With client certificates: a certificate speaks only for the vm_id its subject CN names (a
+  // connect as another is refused with PERMISSION_DENIED). Off: any verified certificate may
+  // connect as any vm_id (one certificate shared by a fleet).
+  bool tls_client_cert_names_vm = true;
 };
 
 // The agent hub served over gRPC (CommandService, one callback reactor per stream, no thread

@@ -65,6 +65,10 @@ class Operator {
   // and the token must be bound to that RunnerVM's pod (same namespace and name). OK, or
   // PERMISSION_DENIED saying whose token it is and whose it should be.
   virtual absl::Status AuthorizeAgent(const std::string& vm_id, const kube::UserInfo& user) = 0;
+  // Whether a client certificate naming `vm_id` (verified by the hub) may speak for it: the
+  // RunnerVM must exist and be in an external pool (a pod's agent proves itself with its
+  // pod's token). OK or PERMISSION_DENIED.
+  virtual absl::Status AuthorizeAgentByCertificate(const std::string& vm_id) = 0;
   // Records a refused agent (its credentials, or AuthorizeAgent's answer) as a Warning Event
   // AgentRefused on the RunnerVM `vm_id`, when there is one.
   virtual void AgentRefused(const std::string& vm_id, const absl::Status& why) = 0;
