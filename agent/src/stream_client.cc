@@ -136,8 +136,19 @@ class StreamClientImpl final : public StreamClient {
     if (started_) return;
     started_ = true;
     if (!options_.http_endpoint.empty()) {
-      auto c =
-          MakeHttpTransport({.base_url = options_.http_endpoint, .timeout = options_.http_timeout});
+      // An https endpoint is verified with the CA the stream uses (and the system's), and gets
+      // the agent's client certificate when it has one.
+      TlsOptions tls;
+      if (!options_.tls_ca_file.empty()) {
+        tls.ca_pem = ReadFileOrEmpty(options_.tls_ca_file);
+        tls.ca_source = options_.tls_ca_file;
+      }
+      if (!options_.tls_cert_file.empty()) {
+        tls.client_cert_pem = ReadFileOrEmpty(options_.tls_cert_file);
+        tls.client_key_pem = ReadFileOrEmpty(options_.tls_key_file);
+      }
+      auto c = MakeHttpTransport(
+          {.base_url = options_.http_endpoint, .tls = tls, .timeout = options_.http_timeout});
       if (c.ok()) {
         http_ = std::move(*c);
       } else {

@@ -80,8 +80,8 @@ std::mutex& ListenMutex() {
 
 class CpprestHttpServer final : public HttpServer {
  public:
-  CpprestHttpServer(std::string host, int port, HttpHandler handler)
-      : host_(std::move(host)), port_(port), handler_(std::move(handler)) {}
+  CpprestHttpServer(std::string host, int port, HttpHandler handler, HttpServerTls tls)
+      : host_(std::move(host)), port_(port), handler_(std::move(handler)), tls_(std::move(tls)) {}
   ~CpprestHttpServer() override { Stop(); }
 
   absl::StatusOr<int> Start() override {
@@ -94,8 +94,21 @@ class CpprestHttpServer final : public HttpServer {
     }
     const auto before = ListeningTcpPorts();
     try {
-      const std::string uri = "http://" + host_ + ":" + std::to_string(port_);
-      listener_ = std::make_unique<http_listener>(uri);
+      const std::string uri = std::string(tls_.enabled() ? "https://" : "http://") + host_ + ":" +
+                              std::to_string(port_);
+      web::http::experimental::listener::http_listener_config config;
+      if (tls_.enabled()) {
+        // cpprest makes a TLS context for each connection it accepts: the files are read then.
+        config.set_ssl_context_callback([tls = tls_](boost::asio::ssl::context& ctx) {
+          ctx.set_options(
+              boost::asio::ssl::context::default_workarounds | boost::asio::ssl::context::no_sslv2 |
+              boost::asio::ssl::context::no_sslv3 | boost::asio::ssl::context::no_tlsv1 |
+              boost::asio::ssl::context::no_tlsv1_1);
+          ctx.use_certificate_chain_file(tls.cert_file);
+          ctx.use_private_key_file(tls.key_file, boost::asio::ssl::context::pem);
+        });
+      }
+      listener_ = std::make_unique<http_listener>(uri, config);
       listener_->support([this](http::http_request req) { Dispatch(std::move(req)); });
       listener_->open().wait();
     } catch (const std::exception& e) {
@@ -179,13 +192,16 @@ class CpprestHttpServer final : public HttpServer {
   std::string host_;
   int port_;
   HttpHandler handler_;
+  HttpServerTls tls_;
   std::unique_ptr<http_listener> listener_;
 };
 
 }  // namespace
 
-std::unique_ptr<HttpServer> MakeHttpServer(std::string host, int port, HttpHandler handler) {
-  return std::make_unique<CpprestHttpServer>(std::move(host), port, std::move(handler));
+std::unique_ptr<HttpServer> MakeHttpServer(std::string host, int port, HttpHandler handler,
+                                           HttpServerTls tls) {
+  return std::make_unique<CpprestHttpServer>(std::move(host), port, std::move(handler),
+                                             std::move(tls));
 }
 
 }  // namespace miglet

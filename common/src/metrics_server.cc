@@ -9,7 +9,7 @@ namespace miglet {
 
 absl::StatusOr<std::pair<std::unique_ptr<HttpServer>, int>> StartMetricsServer(
     const std::string& listen, std::shared_ptr<prometheus::Registry> registry, Probes probes,
-    MetricsAuthorizer authorize) {
+    MetricsAuthorizer authorize, HttpServerTls tls) {
   auto hp = SplitHostPort(listen);
   if (!hp.ok()) return hp.status();
   auto probe = [](const std::function<absl::Status()>& f, HttpReply& reply) {
@@ -48,7 +48,8 @@ absl::StatusOr<std::pair<std::unique_ptr<HttpServer>, int>> StartMetricsServer(
         } else {
           reply(HttpResponse{404, "not found: try /metrics, /healthz or /readyz\n", "text/plain"});
         }
-      });
+      },
+      std::move(tls));
   auto port = server->Start();
   if (!port.ok()) return port.status();
   return std::make_pair(std::move(server), *port);

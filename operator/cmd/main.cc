@@ -123,6 +123,15 @@ int Run(int argc, char** argv) {
     return 2;
   }
   std::unique_ptr<controllers::SelfSignedTls> own_tls;
+  // Where the controller's own serving certificate will be (written once the Kubernetes client
+  // is up; servers that read their files per connection can be given the paths now).
+  const std::string own_tls_dir =
+      (std::filesystem::temp_directory_path() / ("mig-controller-tls-" + std::to_string(getpid())))
+          .string();
+  const HttpServerTls served_tls =
+      !cfg.tls_enabled ? HttpServerTls{}
+      : own_ca         ? HttpServerTls{own_tls_dir + "/tls.crt", own_tls_dir + "/tls.key"}
+                       : HttpServerTls{cfg.tls_cert, cfg.tls_key};
   std::unique_ptr<HttpServer> metrics_server;
   int metrics_port = -1;
   const auto metrics_addr = *operator_config::SplitBindAddress(cfg.metrics_bind_address);
@@ -141,7 +150,8 @@ int Run(int argc, char** argv) {
       };
     }
     auto m = StartMetricsServer(metrics_addr.first + ":" + std::to_string(metrics_addr.second),
-                                registry, Probes{}, std::move(authorize));
+                                registry, Probes{}, std::move(authorize),
+                                cfg.metrics_tls ? served_tls : HttpServerTls{});
     if (!m.ok()) {
       spdlog::error("cannot serve metrics on {}: {}", cfg.metrics_bind_address,
                     m.status().ToString());
@@ -166,6 +176,7 @@ int Run(int argc, char** argv) {
   opts.hub.forget_after = cfg.forget_after;
   opts.hub.max_agents_without_stream = static_cast<size_t>(cfg.max_agents_without_stream);
   opts.hub.server_version = kVersion;
+  opts.http_tls = cfg.http_tls;
   if (cfg.tls_enabled) {
     opts.tls_cert_file = cfg.tls_cert;
     opts.tls_key_file = cfg.tls_key;
@@ -308,9 +319,7 @@ int Run(int argc, char** argv) {
       }
       so.dns_names.push_back("localhost");
       so.ips.push_back("127.0.0.1");
-      so.dir = (std::filesystem::temp_directory_path() /
-                ("mig-controller-tls-" + std::to_string(getpid())))
-                   .string();
+      so.dir = own_tls_dir;
       auto t = controllers::SelfSignedTls::Start(so);
       if (!t.ok()) {
         spdlog::error("TLS: {}", t.status().ToString());

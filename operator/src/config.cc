@@ -36,6 +36,12 @@ const std::vector<Setting>& Settings() {
        "without a certificate: the names of the serving certificate (comma-separated; the host "
        "of --agent-endpoint is added)",
        &C::tls_dns_names},
+      {"http.tls", "http-tls", "BOOL",
+       "serve the HTTP API over TLS with the gRPC port's certificate (needs grpc.tls.enabled)",
+       &C::http_tls},
+      {"metrics.tls", "metrics-tls", "BOOL",
+       "serve /metrics over TLS with the gRPC port's certificate (needs grpc.tls.enabled)",
+       &C::metrics_tls},
       {"grpc.max_outbound_queue", "", "", "messages queued per agent stream",
        &C::max_outbound_queue, 1, 1 << 20},
       {"grpc.handshake_timeout", "", "",
@@ -280,6 +286,14 @@ absl::StatusOr<Parsed> Parse(int argc, char** argv) {
     return absl::InvalidArgumentError(where("grpc.tls.enabled") +
                                       ": grpc.tls.cert_file and grpc.tls.key_file go together "
                                       "(neither: a certificate from the controller's own CA)");
+  }
+  for (const auto& [key, on] :
+       {std::pair{"http.tls", cfg.http_tls}, std::pair{"metrics.tls", cfg.metrics_tls}}) {
+    if (on && !cfg.tls_enabled) {
+      return absl::InvalidArgumentError(where(key) + ": " + key +
+                                        " serves the gRPC port's certificate: it needs "
+                                        "grpc.tls.enabled");
+    }
   }
   if (cfg.forget_after < cfg.heartbeat_timeout) {
     return absl::InvalidArgumentError(

@@ -101,6 +101,27 @@ TEST(ControllerConfigTest, BadValuesNameTheKeyAndWhereItCameFrom) {
   EXPECT_FALSE(p.ok());
 }
 
+TEST(ControllerConfigTest, AuthAndTlsSettingsAreCheckedTogether) {
+  auto p = ParseArgs({"--agent-auth=maybe"});
+  EXPECT_THAT(std::string(p.status().message()),
+              HasSubstr("--agent-auth: auth.agents: \"maybe\" is not none or token"));
+  p = ParseArgs({"--http-tls=true"});
+  EXPECT_THAT(std::string(p.status().message()), HasSubstr("http.tls serves the gRPC port's"));
+  p = ParseArgs({"--metrics-tls=true"});
+  EXPECT_THAT(std::string(p.status().message()), HasSubstr("metrics.tls"));
+  p = ParseArgs({"--grpc-tls=true", "--tls-cert-file=/c.pem"});
+  EXPECT_THAT(std::string(p.status().message()), HasSubstr("go together"));
+  // TLS without files (the controller's own CA) parses; whether the controllers run is main's.
+  p = ParseArgs({"--grpc-tls=true", "--http-tls=true", "--agent-auth=token", "--secure-api=true",
+                 "--metrics-secure=true", "--tls-dns-names=a.svc,b.svc"});
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(p->config.tls_enabled && p->config.http_tls && p->config.secure_api &&
+              p->config.metrics_secure);
+  EXPECT_EQ(p->config.agent_auth, "token");
+  EXPECT_EQ(p->config.tls_dns_names, "a.svc,b.svc");
+  EXPECT_EQ(p->config.tls_ca_secret, "mig-controller-ca");
+}
+
 TEST(ControllerConfigTest, HelpListsEveryFlagWithItsDefault) {
   auto p = ParseArgs({"--help"});
   ASSERT_TRUE(p.ok());

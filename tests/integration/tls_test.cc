@@ -10,6 +10,7 @@
 #include "await.h"
 #include "miglet/agent/command_dispatcher.h"
 #include "miglet/agent/stream_client.h"
+#include "miglet/common/http_transport.h"
 #include "miglet/common/pki.h"
 #include "miglet/operator/agent_hub_server.h"
 
@@ -313,6 +314,42 @@ TEST_F(TlsFilesTest, MutualTlsRefusesExpiredAndForeignClientCertificates) {
   ok->Stop();
   expired->Stop();
   foreign->Stop();
+}
+
+// The HTTP API over TLS with the gRPC port's certificate (--http-tls): a client trusting the CA
+// sends a heartbeat and reads /readyz; one trusting another CA cannot.
+TEST_F(TlsFilesTest, TheHttpApiOverTlsServesTheSameCertificate) {
+  AgentHubServerOptions o;
+  o.bind_address = "127.0.0.1";
+  o.grpc_port = 0;
+  o.http_port = 0;
+  o.tls_cert_file = (files_ / "server.crt").string();
+  o.tls_key_file = (files_ / "server.key").string();
+  o.http_tls = true;
+  auto s = AgentHubServer::Start(o, MakeRealClock(), nullptr);
+  ASSERT_TRUE(s.ok()) << s.status();
+  hub_ = std::move(*s);
+  const std::string base = "https://127.0.0.1:" + std::to_string(hub_->http_port());
+  auto good = MakeHttpTransport({.base_url = base, .tls = {.ca_pem = ca_.cert_pem}});
+  ASSERT_TRUE(good.ok());
+  auto ready = (*good)->Do("GET", "/readyz", "");
+  ASSERT_TRUE(ready.ok()) << ready.status();
+  EXPECT_EQ(ready->status, 200);
+  auto hb = (*good)->Do("POST", "/api/v1/vms/vm-https/heartbeat",
+                        R"({"vm_id":"vm-https","miglet_state":"ready","runner_state":"offline"})");
+  ASSERT_TRUE(hb.ok()) << hb.status();
+  EXPECT_EQ(hb->status, 200) << hb->body;
+  EXPECT_TRUE(hub_->hub().GetAgent("vm-https").has_value());
+  auto wrong = MakeHttpTransport({.base_url = base, .tls = {.ca_pem = other_ca_.cert_pem}});
+  ASSERT_TRUE(wrong.ok());
+  EXPECT_FALSE((*wrong)->Do("GET", "/readyz", "").ok());
+  // Without the certificate files the hub refuses to start with the HTTP API over TLS.
+  AgentHubServerOptions bad;
+  bad.grpc_port = 0;
+  bad.http_port = 0;
+  bad.http_tls = true;
+  EXPECT_EQ(AgentHubServer::Start(bad, MakeRealClock(), nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 // mTLS ties a certificate to the vm_id its subject names: vm-b's agent with vm-a's certificate

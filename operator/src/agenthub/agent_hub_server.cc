@@ -103,6 +103,9 @@ class AgentHubServerImpl final : public AgentHubServer {
   ~AgentHubServerImpl() override { Shutdown(); }
 
   absl::Status Init() {
+    if (options_.http_tls && options_.tls_cert_file.empty()) {
+      return absl::InvalidArgumentError("the HTTP API over TLS needs the TLS certificate files");
+    }
     std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
     if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
       // Read once here so that a missing or unreadable file is an error at start; gRPC's file
@@ -156,9 +159,12 @@ class AgentHubServerImpl final : public AgentHubServer {
                                     " (port in use, or bad address or TLS files)");
     }
     if (options_.http_port >= 0) {
+      HttpServerTls https;
+      if (options_.http_tls) https = {options_.tls_cert_file, options_.tls_key_file};
       http_ = MakeHttpServer(
           options_.bind_address, options_.http_port,
-          [this](const HttpRequest& r, HttpReply reply) { http_api_.Handle(r, std::move(reply)); });
+          [this](const HttpRequest& r, HttpReply reply) { http_api_.Handle(r, std::move(reply)); },
+          https);
       auto port = http_->Start();
       if (!port.ok()) {
         server_->Shutdown();
@@ -167,8 +173,9 @@ class AgentHubServerImpl final : public AgentHubServer {
       http_port_ = *port;
     }
     sweeper_ = std::thread([this] { SweepLoop(); });
-    spdlog::info("agent hub serving gRPC on {}:{}{} and HTTP on {}", options_.bind_address,
+    spdlog::info("agent hub serving gRPC on {}:{}{} and HTTP{} on {}", options_.bind_address,
                  grpc_port_, options_.tls_cert_file.empty() ? "" : " (TLS)",
+                 options_.http_tls ? "S" : "",
                  http_port_ < 0 ? std::string("(off)")
                                 : options_.bind_address + ":" + std::to_string(http_port_));
     return absl::OkStatus();

@@ -41,7 +41,16 @@ class HttpServer {
   virtual void Stop() = 0;
 };
 
-std::unique_ptr<HttpServer> MakeHttpServer(std::string host, int port, HttpHandler handler);
+// HTTPS from a certificate (chain) and key in PEM files, read again for each new connection, so
+// a certificate renewed on disk is served without a restart. Empty: plain HTTP.
+struct HttpServerTls {
+  std::string cert_file;
+  std::string key_file;
+  bool enabled() const { return !cert_file.empty(); }
+};
+
+std::unique_ptr<HttpServer> MakeHttpServer(std::string host, int port, HttpHandler handler,
+                                           HttpServerTls tls = {});
 
 // Sizes the HTTP library's shared thread pool (cpprestsdk defaults to 40 threads). Call once,
 // before any server or client is made; later calls do nothing.

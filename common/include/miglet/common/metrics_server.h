@@ -29,6 +29,6 @@ using MetricsAuthorizer =
 // `authorize` unset: /metrics is open. The probes are always open.
 absl::StatusOr<std::pair<std::unique_ptr<HttpServer>, int>> StartMetricsServer(
     const std::string& listen, std::shared_ptr<prometheus::Registry> registry, Probes probes,
-    MetricsAuthorizer authorize = {});
+    MetricsAuthorizer authorize = {}, HttpServerTls tls = {});
 
 }  // namespace miglet

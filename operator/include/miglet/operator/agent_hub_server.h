@@ -69,6 +69,9 @@ struct AgentHubServerOptions {
   // connect as another is refused with PERMISSION_DENIED). Off: any verified certificate may
   // connect as any vm_id (one certificate shared by a fleet).
   bool tls_client_cert_names_vm = true;
+  // The HTTP API over TLS too, with the same certificate files (read again for each new
+  // connection). Needs tls_cert_file.
+  bool http_tls = false;
 };
 
 // The agent hub served over gRPC (CommandService, one callback reactor per stream, no thread

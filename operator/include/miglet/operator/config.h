@@ -25,6 +25,9 @@ struct ControllerConfig {
   // namespace), and the names its serving certificate is for (comma-separated).
   std::string tls_ca_secret = "mig-controller-ca";
   std::string tls_dns_names;
+  // The HTTP API and /metrics over TLS too, with the gRPC port's certificate.
+  bool http_tls = false;
+  bool metrics_tls = false;
   int64_t http_port = 8080;
   int64_t max_outbound_queue = 1024;
   Duration handshake_timeout = std::chrono::seconds(10);
