@@ -15,6 +15,7 @@
 
 #include "agent_process.h"
 #include "await.h"
+#include "exec_args.h"
 #include "hub_harness.h"
 #include "miglet/common/http.h"
 #include "miglet/common/http_transport.h"
@@ -486,13 +487,13 @@ TEST(FieldConfigTest, AFieldAgentsFileRunsTheRealAgent) {
 
   const std::string log = (dir / "miglet.log").string();
   const std::string cfg = "--config=" + (dir / "miglet.yaml").string();
+  const testing::ExecArgs exec({MIGLET_AGENT_PATH, cfg}, {{"MIGLET_LOGGING_FORMAT", "text"}});
   const pid_t pid = fork();
   if (pid == 0) {
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
-    setenv("MIGLET_LOGGING_FORMAT", "text", 1);
-    execl(MIGLET_AGENT_PATH, MIGLET_AGENT_PATH, cfg.c_str(), static_cast<char*>(nullptr));
+    exec.Exec();
     _exit(127);
   }
   Signal signal;

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "exec_args.h"
+
 namespace miglet::testing {
 
 namespace fs = std::filesystem;
@@ -54,13 +56,13 @@ class AgentProcess {
   void Start() {
     const std::string log = (dir_ / "miglet.log").string();
     const std::string cfg = "--config=" + (dir_ / "miglet.yaml").string();
+    const ExecArgs exec({MIGLET_AGENT_PATH, cfg}, env_);
     pid_ = fork();
     if (pid_ == 0) {
       int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(fd, 1);
       dup2(fd, 2);
-      for (const auto& [k, v] : env_) setenv(k.c_str(), v.c_str(), 1);
-      execl(MIGLET_AGENT_PATH, MIGLET_AGENT_PATH, cfg.c_str(), static_cast<char*>(nullptr));
+      exec.Exec();
       _exit(127);
     }
   }

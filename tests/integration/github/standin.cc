@@ -1,4 +1,5 @@
 #include "standin.h"
+#include "../exec_args.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -82,15 +83,14 @@ absl::StatusOr<std::unique_ptr<StandIn>> StandIn::Start(const fs::path& dir,
                                    (dir / "standin.log").string()};
   std::istringstream extra(extra_args);
   for (std::string a; extra >> a;) args.push_back(a);
+  const std::string out = (dir / "standin.out").string();
+  const ::miglet::testing::ExecArgs exec(args);
   s->pid_ = fork();
   if (s->pid_ == 0) {
-    int fd = open((dir / "standin.out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
+    exec.Exec();
     _exit(127);
   }
   const fs::path info = dir / "info.json";
@@ -211,17 +211,14 @@ RunnerProcess::RunnerProcess(const fs::path& dir, const std::string& ca_file,
   }
   const std::string path = (dir / script).string();
   args.insert(args.begin(), path);
+  const ::miglet::testing::ExecArgs exec(args, {{"FAKE_RUNNER_CA_FILE", ca_file}});
   pid_ = fork();
   if (pid_ == 0) {
     setpgid(0, 0);
     int fd = open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
-    setenv("FAKE_RUNNER_CA_FILE", ca_file.c_str(), 1);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
+    exec.Exec();
     _exit(127);
   }
 }

@@ -6,6 +6,7 @@
 
 #include <iostream>
 
+#include "../exec_args.h"
 #include "common.h"
 #include "miglet/operator/kube/leader_elector.h"
 
@@ -22,13 +23,14 @@ class Contender {
     const std::string ns = NS();  // made here, not in the child
     int fds[2];
     if (pipe(fds) != 0) abort();
+    const ::miglet::testing::ExecArgs exec(
+        {KUBE_LEASE_HOLDER, C().kubeconfig(), ns, "mig-controller", id});
     pid_ = fork();
     if (pid_ == 0) {
       dup2(fds[1], 1);
       close(fds[0]);
       close(fds[1]);
-      execl(KUBE_LEASE_HOLDER, KUBE_LEASE_HOLDER, C().kubeconfig().c_str(), ns.c_str(),
-            "mig-controller", id.c_str(), static_cast<char*>(nullptr));
+      exec.Exec();
       _exit(127);
     }
     close(fds[1]);

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "../agent_process.h"
+#include "../exec_args.h"
 #include "../github/standin.h"
 #include "../kube/common.h"
 #include "miglet/common/http_transport.h"
@@ -36,15 +37,14 @@ class ControllerProcess {
     std::filesystem::remove(info_);
     args.insert(args.begin(), MIGLET_CONTROLLER_PATH);
     args.push_back("--listen-info-file=" + info_.string());
+    const std::string log = (dir / "controller.log").string();
+    const ::miglet::testing::ExecArgs exec(args);
     pid_ = fork();
     if (pid_ == 0) {
-      const int fd = open((dir / "controller.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       dup2(fd, 1);
       dup2(fd, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
+      exec.Exec();
       _exit(127);
     }
   }
