@@ -70,6 +70,23 @@ HttpResponse JsonError(int status, std::string_view code, std::string_view messa
   return HttpResponse{status, body.serialize(), "application/json"};
 }
 
+std::string BearerToken(std::string_view authorization) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.substr(0, kBearer.size()) != kBearer) return "";
+  return std::string(authorization.substr(kBearer.size()));
+}
+
+Refusal RefusalOf(const absl::Status& st) {
+  switch (st.code()) {
+    case absl::StatusCode::kUnauthenticated:
+      return {401, "unauthenticated"};
+    case absl::StatusCode::kPermissionDenied:
+      return {403, "permission_denied"};
+    default:
+      return {503, "auth_unavailable"};
+  }
+}
+
 namespace {
 
 // Port discovery diffs the process's listening sockets, so listeners open one at a time.

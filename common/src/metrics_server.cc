@@ -31,10 +31,8 @@ absl::StatusOr<std::pair<std::unique_ptr<HttpServer>, int>> StartMetricsServer(
                                  "text/plain; version=0.0.4; charset=utf-8"});
               return;
             }
-            const int code = st.code() == absl::StatusCode::kUnauthenticated    ? 401
-                             : st.code() == absl::StatusCode::kPermissionDenied ? 403
-                                                                                : 503;
-            reply(HttpResponse{code, std::string(st.message()) + "\n", "text/plain"});
+            reply(HttpResponse{RefusalOf(st).http_status, std::string(st.message()) + "\n",
+                               "text/plain"});
           };
           if (authorize) {
             authorize(r, serve);

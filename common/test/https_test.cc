@@ -10,27 +10,9 @@
 #include "miglet/common/http.h"
 #include "miglet/common/http_transport.h"
 #include "miglet/common/pki.h"
+#include "miglet/common/testing/served_certificate.h"
 
 namespace miglet {
-namespace {
-
-std::string ServedSerial(int port) {
-  const std::string cmd = "openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
-                          " </dev/null 2>/dev/null | openssl x509 -noout -serial 2>/dev/null";
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[256];
-    while (fgets(buf, sizeof buf, p)) out += buf;
-    pclose(p);
-  }
-  const auto eq = out.find('=');
-  if (eq == std::string::npos) return "";
-  out = out.substr(eq + 1);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
-
-}  // namespace
 
 // HTTPS from PEM files: a client trusting the CA gets its answer, one trusting another CA does
 // not, and a certificate renewed on disk is what the next connection gets.
@@ -73,9 +55,9 @@ TEST(HttpTest, HttpsServesTheCertificateOnDiskAndItsRenewal) {
   auto wrong = MakeHttpTransport({.base_url = base, .tls = {.ca_pem = *other}});
   ASSERT_TRUE(wrong.ok());
   EXPECT_FALSE((*wrong)->Do("GET", "/x", "").ok());
-  EXPECT_EQ(ServedSerial(*port), first);
+  EXPECT_EQ(::miglet::testing::ServedCertificateSerial(*port), first);
   const std::string renewed = write_cert();
-  EXPECT_EQ(ServedSerial(*port), renewed);
+  EXPECT_EQ(::miglet::testing::ServedCertificateSerial(*port), renewed);
   server->Stop();
   fs::remove_all(dir);
 }

@@ -145,8 +145,7 @@ int Run(int argc, char** argv) {
           a = request_authorizer;
         }
         if (!a) return done(absl::UnavailableError("the Kubernetes client is not ready yet"));
-        a(r.authorization.rfind("Bearer ", 0) == 0 ? r.authorization.substr(7) : "", "get", r.path,
-          std::move(done));
+        a(BearerToken(r.authorization), "get", r.path, std::move(done));
       };
     }
     auto m = StartMetricsServer(metrics_addr.first + ":" + std::to_string(metrics_addr.second),

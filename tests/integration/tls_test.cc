@@ -12,6 +12,7 @@
 #include "miglet/agent/stream_client.h"
 #include "miglet/common/http_transport.h"
 #include "miglet/common/pki.h"
+#include "miglet/common/testing/served_certificate.h"
 #include "miglet/operator/agent_hub_server.h"
 
 namespace miglet {
@@ -49,43 +50,54 @@ class TlsTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
 
-  void StartHub(bool require_client_cert) {
+  // A hub serving `dir`'s server.crt and server.key (read again every second), requiring
+  // client certificates signed by its ca.crt when asked; the HTTP API too with `http_tls`.
+  void StartHubWith(const fs::path& dir, bool require_client_cert, bool http_tls = false) {
     AgentHubServerOptions o;
     o.bind_address = "127.0.0.1";
     o.grpc_port = 0;
-    o.http_port = -1;
-    o.tls_cert_file = (dir_ / "server.crt").string();
-    o.tls_key_file = (dir_ / "server.key").string();
-    if (require_client_cert) o.tls_ca_file = (dir_ / "ca.crt").string();
+    o.http_port = http_tls ? 0 : -1;
+    o.http_tls = http_tls;
+    o.tls_cert_file = (dir / "server.crt").string();
+    o.tls_key_file = (dir / "server.key").string();
+    if (require_client_cert) o.tls_ca_file = (dir / "ca.crt").string();
+    o.tls_refresh_interval = std::chrono::seconds(1);
     auto s = AgentHubServer::Start(o, MakeRealClock(), nullptr);
     ASSERT_TRUE(s.ok()) << s.status();
     hub_ = std::move(*s);
     hub_->hub().SetChangeHook([this](const AgentInfo&) { signal_.Notify(); });
   }
+  void StartHub(bool require_client_cert) { StartHubWith(dir_, require_client_cert); }
 
-  std::unique_ptr<StreamClient> Agent(bool with_client_cert) {
+  // An agent `vm` that trusts `ca` and, when `cert` is given, presents it (and `key`).
+  std::unique_ptr<StreamClient> AgentFor(const std::string& vm, const fs::path& ca,
+                                         const fs::path& cert = {}, const fs::path& key = {}) {
     StreamClientOptions o;
-    o.vm_id = "vm-tls";
+    o.vm_id = vm;
     o.pool_id = "pool";
     o.grpc_endpoint = "127.0.0.1:" + std::to_string(hub_->grpc_port());
     o.retry.initial = std::chrono::milliseconds(50);
-    o.retry.max = std::chrono::milliseconds(100);
-    o.heartbeat_interval = std::chrono::milliseconds(200);
-    o.tls_ca_file = (dir_ / "ca.crt").string();
+    o.retry.max = std::chrono::milliseconds(200);
+    o.heartbeat_interval = std::chrono::milliseconds(500);
+    o.tls_ca_file = ca.string();
     o.tls_server_name = "controller.test";
-    if (with_client_cert) {
-      o.tls_cert_file = (dir_ / "client.crt").string();
-      o.tls_key_file = (dir_ / "client.key").string();
-    }
+    o.tls_cert_file = cert.string();
+    o.tls_key_file = key.string();
     auto c = StreamClient::Create(o, MakeRealClock(), &handler_, {}, nullptr);
     c->Start();
     return c;
   }
+  std::unique_ptr<StreamClient> Agent(bool with_client_cert) {
+    return with_client_cert
+               ? AgentFor("vm-tls", dir_ / "ca.crt", dir_ / "client.crt", dir_ / "client.key")
+               : AgentFor("vm-tls", dir_ / "ca.crt");
+  }
 
-  bool Connected() {
-    auto a = hub_->hub().GetAgent("vm-tls");
+  bool IsConnected(const std::string& vm) {
+    auto a = hub_->hub().GetAgent(vm);
     return a && a->connected;
   }
+  bool Connected() { return IsConnected("vm-tls"); }
 
   void TearDown() override {
     if (hub_) hub_->Shutdown();
@@ -173,64 +185,19 @@ class TlsFilesTest : public TlsTest {
     Write(vm + ".crt", *cert);
   }
 
-  void Start(bool require_client_cert) {
-    AgentHubServerOptions o;
-    o.bind_address = "127.0.0.1";
-    o.grpc_port = 0;
-    o.http_port = -1;
-    o.tls_cert_file = (files_ / "server.crt").string();
-    o.tls_key_file = (files_ / "server.key").string();
-    if (require_client_cert) o.tls_ca_file = (files_ / "ca.crt").string();
-    o.tls_refresh_interval = std::chrono::seconds(1);
-    auto s = AgentHubServer::Start(o, MakeRealClock(), nullptr);
-    ASSERT_TRUE(s.ok()) << s.status();
-    hub_ = std::move(*s);
-    hub_->hub().SetChangeHook([this](const AgentInfo&) { signal_.Notify(); });
-  }
+  void Start(bool require_client_cert) { StartHubWith(files_, require_client_cert); }
 
+  // An agent `vm` trusting `ca_file` (in files_), with the client certificate of `cert_of`
+  // (default: its own) when asked.
   std::unique_ptr<StreamClient> AgentAs(const std::string& vm, const std::string& ca_file,
                                         bool with_client_cert, std::string cert_of = "") {
     if (cert_of.empty()) cert_of = vm;
-    StreamClientOptions o;
-    o.vm_id = vm;
-    o.pool_id = "pool";
-    o.grpc_endpoint = "127.0.0.1:" + std::to_string(hub_->grpc_port());
-    o.retry.initial = std::chrono::milliseconds(50);
-    o.retry.max = std::chrono::milliseconds(200);
-    o.heartbeat_interval = std::chrono::milliseconds(500);
-    o.tls_ca_file = (files_ / ca_file).string();
-    o.tls_server_name = "controller.test";
-    if (with_client_cert) {
-      o.tls_cert_file = (files_ / (cert_of + ".crt")).string();
-      o.tls_key_file = (files_ / (cert_of + ".key")).string();
-    }
-    auto c = StreamClient::Create(o, MakeRealClock(), &handler_, {}, nullptr);
-    c->Start();
-    return c;
+    if (!with_client_cert) return AgentFor(vm, files_ / ca_file);
+    return AgentFor(vm, files_ / ca_file, files_ / (cert_of + ".crt"), files_ / (cert_of + ".key"));
   }
 
-  bool IsConnected(const std::string& vm) {
-    auto a = hub_->hub().GetAgent(vm);
-    return a && a->connected;
-  }
-
-  // The serial of the certificate the hub serves a new TLS connection now.
   std::string ServedSerial() {
-    const std::string cmd =
-        "openssl s_client -connect 127.0.0.1:" + std::to_string(hub_->grpc_port()) +
-        " -servername controller.test </dev/null 2>/dev/null | openssl x509 "
-        "-noout -serial 2>/dev/null";
-    std::string out;
-    if (FILE* p = popen(cmd.c_str(), "r")) {
-      char buf[256];
-      while (fgets(buf, sizeof buf, p)) out += buf;
-      pclose(p);
-    }
-    const auto eq = out.find('=');
-    if (eq == std::string::npos) return "";
-    out = out.substr(eq + 1);
-    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-    return out;
+    return ::miglet::testing::ServedCertificateSerial(hub_->grpc_port(), "controller.test");
   }
 
   fs::path files_;
@@ -319,16 +286,7 @@ TEST_F(TlsFilesTest, MutualTlsRefusesExpiredAndForeignClientCertificates) {
 // The HTTP API over TLS with the gRPC port's certificate (--http-tls): a client trusting the CA
 // sends a heartbeat and reads /readyz; one trusting another CA cannot.
 TEST_F(TlsFilesTest, TheHttpApiOverTlsServesTheSameCertificate) {
-  AgentHubServerOptions o;
-  o.bind_address = "127.0.0.1";
-  o.grpc_port = 0;
-  o.http_port = 0;
-  o.tls_cert_file = (files_ / "server.crt").string();
-  o.tls_key_file = (files_ / "server.key").string();
-  o.http_tls = true;
-  auto s = AgentHubServer::Start(o, MakeRealClock(), nullptr);
-  ASSERT_TRUE(s.ok()) << s.status();
-  hub_ = std::move(*s);
+  StartHubWith(files_, /*require_client_cert=*/false, /*http_tls=*/true);
   const std::string base = "https://127.0.0.1:" + std::to_string(hub_->http_port());
   auto good = MakeHttpTransport({.base_url = base, .tls = {.ca_pem = ca_.cert_pem}});
   ASSERT_TRUE(good.ok());

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "miglet/common/duration.h"
+#include "miglet/common/http.h"
 #include "miglet/common/tsan.h"
 #include "spdlog/spdlog.h"
 
@@ -210,15 +211,12 @@ void AgentStream::ResumeReading() {
 
 void AgentStream::FinishConnect(const commands::ConnectRequest& req, const absl::Status& auth) {
   if (!auth.ok()) {
-    grpc::StatusCode code = grpc::StatusCode::UNAUTHENTICATED;
-    std::string reason = "unauthenticated";
-    if (auth.code() == absl::StatusCode::kPermissionDenied) {
-      code = grpc::StatusCode::PERMISSION_DENIED;
-      reason = "permission_denied";
-    } else if (auth.code() == absl::StatusCode::kUnavailable) {
-      code = grpc::StatusCode::UNAVAILABLE;  // the agent retries after its backoff
-      reason = "auth_unavailable";
-    }
+    // UNAVAILABLE (not checked now): the agent retries after its backoff.
+    const char* reason = RefusalOf(auth).reason;
+    const auto code =
+        auth.code() == absl::StatusCode::kUnauthenticated    ? grpc::StatusCode::UNAUTHENTICATED
+        : auth.code() == absl::StatusCode::kPermissionDenied ? grpc::StatusCode::PERMISSION_DENIED
+                                                             : grpc::StatusCode::UNAVAILABLE;
     if (metrics_) metrics_->Refused(reason);
     const std::string m = "connect as " + req.vm_id() + " refused: " + std::string(auth.message());
     spdlog::warn("agent {}: {} (peer {})", req.vm_id(), m, ctx_->peer());
@@ -296,8 +294,7 @@ bool AgentStream::Handle(const commands::MIGletMessage& msg) {
       }
       const auto& md = ctx_->client_metadata();
       if (auto it = md.find("authorization"); it != md.end()) {
-        const std::string v(it->second.data(), it->second.size());
-        creds.bearer_token = v.rfind("Bearer ", 0) == 0 ? v.substr(7) : "";
+        creds.bearer_token = BearerToken(std::string_view(it->second.data(), it->second.size()));
       }
       connect_steps_ = 2;
       auto self = shared_from_this();

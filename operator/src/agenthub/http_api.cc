@@ -109,39 +109,33 @@ void AgentHttpApi::Handle(const HttpRequest& req, HttpReply reply) {
       api &&
       (parts.size() <= 4 || (parts.size() == 5 && parts[4] == "commands" && req.method == "POST"));
   const bool for_agent = api && !for_operators;
-  if (for_agent) {
+  if (api && parts.size() >= 4) {
     if (auto st = AgentRegistry::ValidateId("vm_id", parts[3]); !st.ok()) {
       return reply(JsonError(400, "bad_request", std::string(st.message())));
     }
   }
   if ((for_operators && !authorize_request_) || (for_agent && !authorize_agent_) || !api) {
-    Serve(req, std::move(reply));
+    Serve(req, parts, std::move(reply));
     return;
   }
-  std::string token;
-  if (req.authorization.rfind("Bearer ", 0) == 0) token = req.authorization.substr(7);
-  auto shared = std::make_shared<HttpRequest>(req);
+  const std::string token = BearerToken(req.authorization);
+  const std::string vm_id = for_agent ? parts[3] : "";
+  auto shared =
+      std::make_shared<std::pair<HttpRequest, std::vector<std::string>>>(req, std::move(parts));
   auto done = [this, shared, reply = std::move(reply), agent = for_agent](absl::Status st) mutable {
+    const HttpRequest& req = shared->first;
     if (st.ok()) {
-      Serve(*shared, std::move(reply));
+      Serve(req, shared->second, std::move(reply));
       return;
     }
-    int code = 401;
-    std::string reason = "unauthenticated";
-    if (st.code() == absl::StatusCode::kPermissionDenied) {
-      code = 403;
-      reason = "permission_denied";
-    } else if (st.code() == absl::StatusCode::kUnavailable) {
-      code = 503;
-      reason = "auth_unavailable";
-    }
-    if (metrics_ && agent) metrics_->Refused(reason);
-    spdlog::warn("HTTP {} {} refused ({}): {}", shared->method, shared->path, code,
+    const Refusal r = RefusalOf(st);
+    if (metrics_ && agent) metrics_->Refused(r.reason);
+    spdlog::warn("HTTP {} {} refused ({}): {}", req.method, req.path, r.http_status,
                  std::string(st.message()));
-    reply(JsonError(code, reason, std::string(st.message())));
+    reply(JsonError(r.http_status, r.reason, std::string(st.message())));
   };
   if (for_agent) {
-    authorize_agent_(parts[3], AgentCredentials{token, "http"}, std::move(done));
+    authorize_agent_(vm_id, AgentCredentials{token, "http"}, std::move(done));
   } else {
     std::string verb = req.method;
     for (auto& c : verb) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -149,7 +143,8 @@ void AgentHttpApi::Handle(const HttpRequest& req, HttpReply reply) {
   }
 }
 
-void AgentHttpApi::Serve(const HttpRequest& req, HttpReply reply) {
+void AgentHttpApi::Serve(const HttpRequest& req, const std::vector<std::string>& parts,
+                         HttpReply reply) {
   if (req.path == "/health" || req.path == "/healthz") {
     reply(HttpResponse{200, "{\"status\":\"ok\"}", "application/json"});
     return;
@@ -164,7 +159,6 @@ void AgentHttpApi::Serve(const HttpRequest& req, HttpReply reply) {
     }
     return;
   }
-  std::vector<std::string> parts = absl::StrSplit(req.path, '/', absl::SkipEmpty());
   if (parts.size() < 3 || parts[0] != "api" || parts[1] != "v1" || parts[2] != "vms") {
     reply(JsonError(404, "not_found", "no such endpoint: " + req.path));
     return;
@@ -184,10 +178,7 @@ void AgentHttpApi::Serve(const HttpRequest& req, HttpReply reply) {
     reply(JsonError(405, "method_not_allowed", req.method + " " + req.path + " is not supported"));
     return;
   }
-  const std::string& vm_id = parts[3];
-  if (auto st = AgentRegistry::ValidateId("vm_id", vm_id); !st.ok()) {
-    return reply(JsonError(400, "bad_request", std::string(st.message())));
-  }
+  const std::string& vm_id = parts[3];  // validated by Handle
   // A new vm_id the hub will not hold (too many agents without a stream): 429.
   auto refused = [&](const absl::Status& st) {
     return JsonError(429, "too_many_agents", std::string(st.message()));

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "agent_registry.h"
 #include "hub_metrics.h"
@@ -45,7 +46,8 @@ class AgentHttpApi {
   void Tick();
 
  private:
-  void Serve(const HttpRequest& req, HttpReply reply);
+  // `parts`: the path's parts, split (and the vm_id in parts[3] validated) by Handle.
+  void Serve(const HttpRequest& req, const std::vector<std::string>& parts, HttpReply reply);
   void PostCommand(const std::string& vm_id, const HttpRequest& req, HttpReply reply);
 
   AgentRegistry* registry_;

@@ -585,6 +585,13 @@ class OperatorImpl final : public Operator {
 
   absl::StatusOr<std::optional<RunnerRegistration>> Registration(const std::string& vm_id,
                                                                  bool only_if_wanted) override;
+  // The cached RunnerVM the hub's vm_id names, and its key: NOT_FOUND, or FAILED_PRECONDITION
+  // when RunnerVMs of that name exist in several namespaces.
+  absl::StatusOr<std::pair<std::string, Json>> VmNamed(const std::string& vm_id);
+  // That RunnerVM and its pool (if any), for deciding who may speak for it: any miss is
+  // PERMISSION_DENIED.
+  absl::StatusOr<std::pair<api::RunnerVM, std::optional<api::RunnerPool>>> AgentsVm(
+      const std::string& vm_id);
   absl::Status AuthorizeAgent(const std::string& vm_id, const kube::UserInfo& user) override;
   absl::Status AuthorizeAgentByCertificate(const std::string& vm_id) override;
   void AgentRefused(const std::string& vm_id, const absl::Status& why) override;
@@ -672,20 +679,35 @@ absl::Status WriteVmStatus(Written& written, kube::ResourceClient& vms, api::Run
   return absl::OkStatus();
 }
 
-absl::Status OperatorImpl::AuthorizeAgent(const std::string& vm_id, const kube::UserInfo& user) {
+absl::StatusOr<std::pair<std::string, Json>> OperatorImpl::VmNamed(const std::string& vm_id) {
   const auto keys = names_.Keys(vm_id);
-  if (keys.empty()) {
-    return absl::PermissionDeniedError("no RunnerVM is named " + vm_id +
-                                       " (with agent authentication on, agents are not adopted)");
-  }
   if (keys.size() > 1) {
-    return absl::PermissionDeniedError("RunnerVMs named " + vm_id + " exist in " +
-                                       std::to_string(keys.size()) + " namespaces");
+    return absl::FailedPreconditionError("RunnerVMs named " + vm_id + " exist in " +
+                                         std::to_string(keys.size()) + " namespaces");
   }
-  auto obj = vms_->Get(keys.front());
-  if (!obj) return absl::PermissionDeniedError("no RunnerVM is named " + vm_id);
-  ASSIGN_OR_RETURN(api::RunnerVM vm, api::DecodeRunnerVM(*obj));
-  const auto pool = Pool(vm.meta.ns, vm.spec.pool_name);
+  std::optional<Json> obj;
+  if (!keys.empty()) obj = vms_->Get(keys.front());
+  if (!obj) return absl::NotFoundError("no RunnerVM is named " + vm_id);
+  return std::make_pair(keys.front(), std::move(*obj));
+}
+
+absl::StatusOr<std::pair<api::RunnerVM, std::optional<api::RunnerPool>>> OperatorImpl::AgentsVm(
+    const std::string& vm_id) {
+  auto named = VmNamed(vm_id);
+  if (!named.ok()) {
+    const bool missing = named.status().code() == absl::StatusCode::kNotFound;
+    return absl::PermissionDeniedError(
+        std::string(named.status().message()) +
+        (missing ? " (with agent authentication on, agents are not adopted)" : ""));
+  }
+  ASSIGN_OR_RETURN(api::RunnerVM vm, api::DecodeRunnerVM(named->second));
+  auto pool = Pool(vm.meta.ns, vm.spec.pool_name);
+  return std::make_pair(std::move(vm), std::move(pool));
+}
+
+absl::Status OperatorImpl::AuthorizeAgent(const std::string& vm_id, const kube::UserInfo& user) {
+  ASSIGN_OR_RETURN(auto found, AgentsVm(vm_id));
+  const auto& [vm, pool] = found;
   if (pool && pool->spec.provider != api::Provider::kPod) {
     return absl::PermissionDeniedError("RunnerVM " + vm.meta.Key() + " is in external pool " +
                                        vm.spec.pool_name +
@@ -707,17 +729,8 @@ absl::Status OperatorImpl::AuthorizeAgent(const std::string& vm_id, const kube::
 }
 
 absl::Status OperatorImpl::AuthorizeAgentByCertificate(const std::string& vm_id) {
-  const auto keys = names_.Keys(vm_id);
-  if (keys.size() != 1) {
-    return absl::PermissionDeniedError(
-        keys.empty() ? "no RunnerVM is named " + vm_id +
-                           " (with agent authentication on, agents are not adopted)"
-                     : "RunnerVMs named " + vm_id + " exist in several namespaces");
-  }
-  auto obj = vms_->Get(keys.front());
-  if (!obj) return absl::PermissionDeniedError("no RunnerVM is named " + vm_id);
-  ASSIGN_OR_RETURN(api::RunnerVM vm, api::DecodeRunnerVM(*obj));
-  const auto pool = Pool(vm.meta.ns, vm.spec.pool_name);
+  ASSIGN_OR_RETURN(auto found, AgentsVm(vm_id));
+  const auto& [vm, pool] = found;
   if (!pool || pool->spec.provider != api::Provider::kExternal) {
     return absl::PermissionDeniedError("RunnerVM " + vm.meta.Key() +
                                        " runs in a pod: its agent proves itself with its pod's "
@@ -737,11 +750,9 @@ void OperatorImpl::AgentRefused(const std::string& vm_id, const absl::Status& wh
     it->second = now;
     if (refused_at_.size() > 10000) refused_at_.clear();
   }
-  const auto keys = names_.Keys(vm_id);
-  if (keys.size() != 1) return;
-  auto obj = vms_->Get(keys.front());
-  if (!obj) return;
-  auto vm = api::DecodeRunnerVM(*obj);
+  auto named = VmNamed(vm_id);
+  if (!named.ok()) return;
+  auto vm = api::DecodeRunnerVM(named->second);
   if (!vm.ok()) return;
   Event(vm->meta, "RunnerVM", "Warning", "AgentRefused",
         "an agent connecting as " + vm_id + " was refused: " + std::string(why.message()));
@@ -751,16 +762,10 @@ constexpr Duration kHandedOutHold = std::chrono::seconds(60);
 
 absl::StatusOr<std::optional<RunnerRegistration>> OperatorImpl::Registration(
     const std::string& vm_id, bool only_if_wanted) {
-  const auto keys = names_.Keys(vm_id);
-  if (keys.empty()) return absl::NotFoundError("no RunnerVM is named " + vm_id);
-  if (keys.size() > 1) {
-    return absl::FailedPreconditionError("RunnerVMs named " + vm_id + " exist in " +
-                                         std::to_string(keys.size()) + " namespaces");
-  }
-  const std::string key = keys.front();
-  auto obj = vms_->Get(key);
-  if (!obj) return absl::NotFoundError("no RunnerVM is named " + vm_id);
-  ASSIGN_OR_RETURN(api::RunnerVM vm, api::DecodeRunnerVM(written_.Fresher(key, std::move(*obj))));
+  ASSIGN_OR_RETURN(auto named, VmNamed(vm_id));
+  const std::string key = named.first;
+  ASSIGN_OR_RETURN(api::RunnerVM vm,
+                   api::DecodeRunnerVM(written_.Fresher(key, std::move(named.second))));
   const auto pool = Pool(vm.meta.ns, vm.spec.pool_name);
   if (!pool) {
     return absl::FailedPreconditionError("RunnerVM " + vm.meta.Key() + ": pool " +

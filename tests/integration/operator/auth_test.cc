@@ -24,6 +24,7 @@
 #include "miglet/operator/controllers/operator.h"
 #include "miglet/operator/controllers/serving_tls.h"
 #include "miglet/operator/ctrl/manager.h"
+#include "operator_fixture.h"
 
 namespace miglet::kube::testing {
 namespace {
@@ -31,9 +32,6 @@ namespace {
 using ::miglet::github::testing::StandIn;
 using ::miglet::testing::AgentProcess;
 using ::testing::HasSubstr;
-
-TestCluster& C() { return ClusterEnvironment::Cluster(); }
-std::string NS() { return TestNamespace(); }
 
 std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
@@ -46,49 +44,20 @@ struct Connected {
   grpc::Status status;
 };
 
-class AuthTest : public ::testing::Test {
+class AuthTest : public OperatorFixture {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("miglet-auth-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    ASSERT_TRUE(C().InstallCrds().ok());
-    client_ = C().Client();
-    auto s = StandIn::Start(dir_ / "standin");
-    ASSERT_TRUE(s.ok()) << s.status();
-    standin_ = std::move(*s);
-    ASSERT_TRUE(SecretsIn(*client_, NS())
-                    .Create({{"apiVersion", "v1"},
-                             {"kind", "Secret"},
-                             {"metadata", {{"name", "gh"}}},
-                             {"stringData", {{"github_token", github::testing::kTestPat}}}})
-                    .ok());
+  // The hub asks who speaks, as mig-controller with --agent-auth=token --secure-api does.
+  void ConfigureHub(AgentHubServerOptions& ho) override {
     reviewer_ = std::make_shared<AccessReviewer>(client_, MakeRealClock(), AccessReviewOptions{},
                                                  metrics_.get());
-    AgentHubServerOptions ho;
-    ho.bind_address = "127.0.0.1";
-    ho.grpc_port = 0;
-    ho.http_port = 0;
     ho.authorize_agent =
         controllers::AgentTokenAuthorizer(reviewer_, [this] { return operator_.get(); });
     ho.authorize_request = controllers::DelegatedRequestAuthorizer(reviewer_);
-    auto hub = AgentHubServer::Start(ho, MakeRealClock(), metrics_.get());
-    ASSERT_TRUE(hub.ok()) << hub.status();
-    hub_ = std::move(*hub);
-    manager_ = ctrl::MakeManager({.client = client_, .ns = NS(), .clock = MakeRealClock()});
-    controllers::OperatorOptions oo;
-    oo.kube = client_;
-    oo.manager = manager_.get();
-    oo.hub = &hub_->hub();
-    oo.agent_endpoint = "127.0.0.1:" + std::to_string(hub_->grpc_port());
-    oo.github_tls.ca_pem = standin_->ca_pem();
-    oo.github_tls.ca_source = standin_->ca_file();
-    auto op = controllers::MakeOperator(oo);
-    ASSERT_TRUE(op.ok()) << op.status();
-    operator_ = std::move(*op);
-    ASSERT_TRUE(manager_->Start().ok());
+  }
+
+  void SetUp() override {
+    OperatorFixture::SetUp();
+    if (HasFatalFailure()) return;
     auto http =
         MakeHttpTransport({.base_url = "http://127.0.0.1:" + std::to_string(hub_->http_port()),
                            .timeout = std::chrono::seconds(10)});
@@ -97,12 +66,8 @@ class AuthTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    agents_.clear();
-    if (manager_) manager_->Stop();
-    if (hub_) hub_->Shutdown();
-    standin_.reset();
+    OperatorFixture::TearDown();
     for (const auto& name : cluster_objects_) (void)C().Sh("kubectl delete " + name);
-    if (!HasFailure()) std::filesystem::remove_all(dir_);
   }
 
   // A pod pool of `replicas`: its RunnerVMs and their (Pending) pods' names.
@@ -190,19 +155,10 @@ print(signing + '.' + enc(sig))
   }
 
   // A real miglet agent for pod `pod`, sending the token in `token_file`.
-  AgentProcess& Agent(const std::string& pod, const std::filesystem::path& token_file) {
-    const std::string yaml = "vm_id: " + pod + "\npool_id: pods\norg_id: acme\ncontroller:\n" +
-                             "  grpc_endpoint: 127.0.0.1:" + std::to_string(hub_->grpc_port()) +
-                             "\n  auth:\n    type: bearer\n    token_path: " + token_file.string() +
-                             "\n  retry:\n    initial_backoff: 200ms\n    max_backoff: 1s\n"
-                             "heartbeat:\n  interval: 1s\nlogging:\n  format: text\n"
-                             "  level: debug\nmetrics:\n  listen: 127.0.0.1:0\n";
-    agents_.push_back(
-        std::make_unique<AgentProcess>(dir_ / pod, yaml, MIGLET_FAKE_RUNNER_DIR,
-                                       std::vector<std::pair<std::string, std::string>>{
-                                           {"FAKE_RUNNER_CA_FILE", standin_->ca_file()}}));
-    agents_.back()->Start();
-    return *agents_.back();
+  ::miglet::testing::AgentProcess& Agent(const std::string& pod,
+                                         const std::filesystem::path& token_file) {
+    return Machine(pod, "pods",
+                   "  auth:\n    type: bearer\n    token_path: " + token_file.string() + "\n");
   }
 
   uint64_t Heartbeats(const std::string& vm_id) {
@@ -267,16 +223,8 @@ print(signing + '.' + enc(sig))
     return Token(name, "", "");
   }
 
-  std::filesystem::path dir_;
-  std::shared_ptr<KubeClient> client_;
-  std::unique_ptr<StandIn> standin_;
-  std::shared_ptr<prometheus::Registry> metrics_ = std::make_shared<prometheus::Registry>();
   std::shared_ptr<AccessReviewer> reviewer_;
-  std::unique_ptr<AgentHubServer> hub_;
-  std::unique_ptr<ctrl::Manager> manager_;
-  std::unique_ptr<controllers::Operator> operator_;
   std::unique_ptr<HttpTransport> http_;
-  std::vector<std::unique_ptr<AgentProcess>> agents_;
   std::vector<std::string> cluster_objects_;
 };
 
@@ -382,12 +330,11 @@ TEST_F(AuthTest, OperatorEndpointsAndMetricsNeedATokenWithRbac) {
 
   // /metrics, as mig-controller serves it with metrics.secure.
   auto authorize = controllers::DelegatedRequestAuthorizer(reviewer_);
-  auto server = StartMetricsServer(
-      "127.0.0.1:0", metrics_, Probes{},
-      [authorize](const HttpRequest& r, std::function<void(absl::Status)> done) {
-        authorize(r.authorization.rfind("Bearer ", 0) == 0 ? r.authorization.substr(7) : "", "get",
-                  r.path, std::move(done));
-      });
+  auto server =
+      StartMetricsServer("127.0.0.1:0", metrics_, Probes{},
+                         [authorize](const HttpRequest& r, std::function<void(absl::Status)> done) {
+                           authorize(BearerToken(r.authorization), "get", r.path, std::move(done));
+                         });
   ASSERT_TRUE(server.ok()) << server.status();
   auto m = MakeHttpTransport({.base_url = "http://127.0.0.1:" + std::to_string(server->second)});
   ASSERT_TRUE(m.ok());
@@ -452,13 +399,6 @@ TEST_F(AuthTest, ACertificateSpeaksForAnExternalMachineOnly) {
   EXPECT_EQ(reviewer_->stats().token_reviews, reviews);
 }
 
-std::string ReadAll(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // The controller as its own CA: two replicas share one CA (a Secret the first one makes), each
 // serves a certificate for its names that an agent trusting the CA accepts, and a certificate
 // is renewed once two thirds of its life are gone. A Secret that holds no CA is refused.
@@ -484,9 +424,9 @@ TEST(OwnCaTest, ReplicasShareOneCaAndTheServingCertificateIsRenewedInTime) {
   auto secret = SecretsIn(*client, NS()).Get("own-ca");
   ASSERT_TRUE(secret.ok()) << secret.status();
   EXPECT_EQ(secret->value("type", ""), "kubernetes.io/tls");
-  const std::string cert = ReadAll((*a)->cert_file());
+  const std::string cert = ::miglet::testing::ReadAll((*a)->cert_file());
   EXPECT_TRUE(pki::Verify(cert, (*a)->ca_pem(), std::chrono::system_clock::now()).ok());
-  EXPECT_EQ(ReadAll((*a)->ca_file()), (*a)->ca_pem());
+  EXPECT_EQ(::miglet::testing::ReadAll((*a)->ca_file()), (*a)->ca_pem());
   auto info = pki::ReadCertificate(cert);
   ASSERT_TRUE(info.ok());
   EXPECT_THAT(info->names.dns, ::testing::ElementsAre("controller.test"));
@@ -516,7 +456,8 @@ TEST(OwnCaTest, ReplicasShareOneCaAndTheServingCertificateIsRenewedInTime) {
   o.dir = (dir / "c").string();
   auto c = controllers::SelfSignedTls::Start(o);
   ASSERT_TRUE(c.ok()) << c.status();
-  const std::string first = pki::ReadCertificate(ReadAll((*c)->cert_file()))->serial;
+  const std::string first =
+      pki::ReadCertificate(::miglet::testing::ReadAll((*c)->cert_file()))->serial;
   fake->Advance(std::chrono::hours(24 * 59));
   auto early = (*c)->RenewIfDue();
   ASSERT_TRUE(early.ok());
@@ -525,7 +466,7 @@ TEST(OwnCaTest, ReplicasShareOneCaAndTheServingCertificateIsRenewedInTime) {
   auto due = (*c)->RenewIfDue();
   ASSERT_TRUE(due.ok()) << due.status();
   EXPECT_TRUE(*due);
-  EXPECT_NE(pki::ReadCertificate(ReadAll((*c)->cert_file()))->serial, first);
+  EXPECT_NE(pki::ReadCertificate(::miglet::testing::ReadAll((*c)->cert_file()))->serial, first);
 
   ASSERT_TRUE(SecretsIn(*client, NS())
                   .Create({{"apiVersion", "v1"},

@@ -59,4 +59,17 @@ void InitHttpThreads(size_t n);
 // A JSON error body: {"error": {"code": code, "message": message}}.
 HttpResponse JsonError(int status, std::string_view code, std::string_view message);
 
+// The token of an `Authorization: Bearer <token>` header (or gRPC `authorization` metadata);
+// "" for any other or none.
+std::string BearerToken(std::string_view authorization);
+
+// A request refused for who asks: its HTTP status (401 UNAUTHENTICATED, 403 PERMISSION_DENIED,
+// 503 otherwise: they could not be checked now) and the reason it is counted under
+// ("unauthenticated", "permission_denied", "auth_unavailable").
+struct Refusal {
+  int http_status;
+  const char* reason;
+};
+Refusal RefusalOf(const absl::Status& st);
+
 }  // namespace miglet
